@@ -54,6 +54,9 @@ class Account(models.Model):
     customer_since = models.DateField(null=True, blank=True)
     churned_on = models.DateField(null=True, blank=True)
     churn_reason = models.CharField(max_length=255, blank=True)
+    # Set by event ingestion (at most about once a minute per account) so that the incremental
+    # recompute can find the accounts that received events since its last run.
+    last_event_received_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
