@@ -1,0 +1,3 @@
+from .churn import *  # noqa: F403
+from .jobs import *  # noqa: F403
+from .scores import *  # noqa: F403
