@@ -4,6 +4,8 @@ from rest_framework.test import APIClient
 
 from accounts.services.tokens import api_token_create
 
+pytest_plugins = ["tests.celery_worker"]
+
 
 def pytest_collection_modifyitems(config, items):
     """Tests marked postgres run only when DATABASE_URL names a PostgreSQL server."""
@@ -17,6 +19,20 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_pg)
         if "celery_worker" in item.keywords and not settings.CSP_TEST_REDIS_URL:
             item.add_marker(skip_worker)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit windows live in the cache; each test starts with none used. Only the in-process
+    cache is cleared: Redis is shared with the Celery broker, and PostgreSQL never reuses token ids."""
+    from django.core.cache import cache
+    from django.core.cache.backends.locmem import LocMemCache
+
+    if isinstance(cache._cache if hasattr(cache, "_cache") else cache, dict) or isinstance(
+        cache, LocMemCache
+    ):
+        cache.clear()
+    yield
 
 
 @pytest.fixture

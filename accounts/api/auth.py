@@ -5,6 +5,7 @@ import time
 from django.core.cache import cache
 from django.conf import settings
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 
 from accounts.models import ApiToken
@@ -103,3 +104,13 @@ class TokenRateThrottle(throttling.BaseThrottle):
 
     def wait(self) -> float:
         return float(getattr(self, "_retry_after", 60))
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    """Tells drf-spectacular how integrations authenticate, so /api/docs/ offers the bearer token."""
+
+    target_class = BearerTokenAuthentication
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema) -> dict:
+        return {"type": "http", "scheme": "bearer", "description": "An API token's secret."}

@@ -84,7 +84,7 @@ class Migration(migrations.Migration):
                 ('event_count', models.PositiveIntegerField(default=0)),
                 ('value_sum', models.FloatField(default=0)),
                 ('active_users', models.PositiveIntegerField(default=0)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='daily_usage', to='accounts.account')),
+                ('account', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='daily_usage', to='accounts.account')),
             ],
         ),
         migrations.CreateModel(
@@ -94,7 +94,7 @@ class Migration(migrations.Migration):
                 ('day', models.DateField()),
                 ('event_name', models.CharField(max_length=100)),
                 ('user_id', models.CharField(max_length=255)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.account')),
+                ('account', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.account')),
             ],
         ),
         migrations.CreateModel(
@@ -165,7 +165,7 @@ class Migration(migrations.Migration):
                 ('value', models.FloatField(blank=True, null=True)),
                 ('properties', models.JSONField(blank=True, default=dict)),
                 ('received_at', models.DateTimeField()),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='usage_events', to='accounts.account')),
+                ('account', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='usage_events', to='accounts.account')),
             ],
         ),
         migrations.AddIndex(

@@ -6,7 +6,10 @@ from .customers import Account
 class UsageEvent(models.Model):
     """A raw product-usage event. Append-only; (account, event_id) is the idempotency key."""
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="usage_events")
+    # No separate FK index: the idempotency constraint leads with account and serves those lookups.
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="usage_events", db_index=False
+    )
     event_id = models.CharField(max_length=255)
     user_id = models.CharField(max_length=255, blank=True)
     name = models.CharField(max_length=100)
@@ -28,7 +31,9 @@ class UsageEvent(models.Model):
 class DailyUsage(models.Model):
     """Per account, UTC day and event name: the rollup that scoring reads instead of raw events."""
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="daily_usage")
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="daily_usage", db_index=False
+    )
     day = models.DateField()
     event_name = models.CharField(max_length=100)
     event_count = models.PositiveIntegerField(default=0)
@@ -48,7 +53,7 @@ class DailyUser(models.Model):
     """Which product users did which event on a day: the set behind DailyUsage.active_users, and
     behind distinct active users over any window (COUNT DISTINCT user_id)."""
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
     day = models.DateField()
     event_name = models.CharField(max_length=100)
     user_id = models.CharField(max_length=255)
