@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts.models import Account, Subscription
 from accounts.models.customers import AccountStatus, LifecycleStage
+from accounts.models.subscriptions import SubscriptionStatus
 
 
 def account_revenue_refresh(*, account_ids: Iterable[int], today: dt.date | None = None) -> int:
@@ -18,17 +19,18 @@ def account_revenue_refresh(*, account_ids: Iterable[int], today: dt.date | None
     ids = list(account_ids)
     if not ids:
         return 0
-    live = Q(subscriptions__start_date__lte=today) & (
-        Q(subscriptions__end_date__isnull=True) | Q(subscriptions__end_date__gt=today)
-    )
+    # A trial is not revenue: trialing rows neither add MRR nor make a customer, and a trial that
+    # ends unconverted is not churn.
+    paying = ~Q(subscriptions__status=SubscriptionStatus.TRIALING)
     not_ended = Q(subscriptions__end_date__isnull=True) | Q(subscriptions__end_date__gt=today)
+    live = paying & Q(subscriptions__start_date__lte=today) & not_ended
     accounts = list(
         Account.objects.filter(pk__in=ids).annotate(
             live_mrr=Sum("subscriptions__mrr", filter=live),
-            not_ended=Count("subscriptions", filter=not_ended),
-            subscription_count=Count("subscriptions"),
-            first_start=Min("subscriptions__start_date"),
-            last_end=Max("subscriptions__end_date"),
+            not_ended=Count("subscriptions", filter=paying & not_ended),
+            subscription_count=Count("subscriptions", filter=paying),
+            first_start=Min("subscriptions__start_date", filter=paying),
+            last_end=Max("subscriptions__end_date", filter=paying),
         )
     )
     reasons = _last_churn_reasons(ids)
@@ -66,6 +68,7 @@ def _apply_facts(account: Account, churn_reason: str) -> None:
 def _last_churn_reasons(ids: list[int]) -> dict[int, str]:
     rows = (
         Subscription.objects.filter(account_id__in=ids, end_date__isnull=False)
+        .exclude(status=SubscriptionStatus.TRIALING)
         .order_by("account_id", "end_date", "pk")
         .values_list("account_id", "churn_reason")
     )
