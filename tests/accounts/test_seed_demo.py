@@ -124,3 +124,9 @@ def test_seed_demo_refuses_a_future_today():
     with pytest.raises(CommandError, match="--today"):
         seed("--accounts", "5", "--today", "2999-01-01")
     assert not Account.objects.exists()
+
+
+def test_seed_demo_refuses_to_run_in_production(settings):
+    settings.CSP_DEMO_ALLOWED = False
+    with pytest.raises(CommandError, match="production"):
+        call_command("seed_demo", "--accounts", "5", "--days", "5")

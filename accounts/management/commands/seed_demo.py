@@ -3,6 +3,7 @@
 import datetime as dt
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.demo.generator import generate_business
@@ -32,6 +33,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, accounts: int, days: int, seed: int, today, reset: bool, **options):
+        if not settings.CSP_DEMO_ALLOWED:
+            # The demo users share a published password: never on a production install.
+            raise CommandError("seed_demo is off in production (DEBUG=0); set CSP_DEMO_ALLOWED=1.")
         if accounts < 1 or days < 1:
             raise CommandError("--accounts and --days must be at least 1.")
         if today and today > dt.datetime.now(dt.UTC).date():
