@@ -119,6 +119,9 @@ STORAGES = {
 # Bulk endpoints take up to 1,000 items; the event endpoint enforces its own 1 MB limit (413).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
+# seed_demo creates users with a published password: allowed on the embedded default only.
+CSP_DEMO_ALLOWED = env.bool("CSP_DEMO_ALLOWED", default=DEBUG)
+
 REDIS_URL = env.str("REDIS_URL", default="")
 
 if REDIS_URL:
@@ -139,6 +142,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+
+# Health recomputes: accounts per Celery chunk and the beat schedule (crontab "min hour dom mon dow", UTC).
+HEALTH_CHUNK_SIZE = env.int("HEALTH_CHUNK_SIZE", default=2000)
+HEALTH_FULL_RECOMPUTE_CRON = env.str("HEALTH_FULL_RECOMPUTE_CRON", default="0 2 * * *")
+HEALTH_INCREMENTAL_MINUTES = env.int("HEALTH_INCREMENTAL_MINUTES", default=15)
+HEALTH_CHURN_RETRAIN_CRON = env.str("HEALTH_CHURN_RETRAIN_CRON", default="0 1 * * 0")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
