@@ -2,8 +2,11 @@
 
 import enum
 import os
+from datetime import timedelta
 
 from celery import Celery
+from celery.schedules import crontab
+from kombu import Queue as KombuQueue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "csp.settings")
 
@@ -18,4 +21,53 @@ class Queue(enum.StrEnum):
 
 
 app.conf.task_default_queue = Queue.DEFAULT.value
+# Declared up front so that a worker started without -Q consumes every queue; a deployment that
+# wants dedicated scoring machines starts them with `-Q scoring` and the others with `-Q celery`.
+app.conf.task_queues = [KombuQueue(queue.value) for queue in Queue]
+# Health work (recomputes, retraining) is heavy and batch-like: its own queue keeps it from
+# delaying the short tasks on the default queue.
+app.conf.task_routes = {"health.tasks.*": {"queue": Queue.SCORING.value}}
 app.conf.beat_schedule = {}
+
+
+def crontab_from_setting(expression: str) -> crontab:
+    """Five crontab fields, "minute hour day-of-month month day-of-week", in UTC."""
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"Expected 5 crontab fields (min hour dom month dow), got {expression!r}")
+    minute, hour, day_of_month, month_of_year, day_of_week = fields
+    return crontab(
+        minute=minute,
+        hour=hour,
+        day_of_month=day_of_month,
+        month_of_year=month_of_year,
+        day_of_week=day_of_week,
+    )
+
+
+def beat_schedule() -> dict:
+    """Full recompute daily, incremental every few minutes, churn model retraining weekly (by
+    default on Sunday before the daily recompute, so that day's scores use the new model)."""
+    from django.conf import settings
+
+    return {
+        "health-full-recompute": {
+            "task": "health.tasks.health_recompute_daily",
+            "schedule": crontab_from_setting(settings.HEALTH_FULL_RECOMPUTE_CRON),
+        },
+        "health-incremental-recompute": {
+            "task": "health.tasks.health_recompute_incremental_run",
+            "schedule": timedelta(minutes=settings.HEALTH_INCREMENTAL_MINUTES),
+        },
+        "churn-model-retrain": {
+            "task": "health.tasks.churn_model_retrain",
+            "schedule": crontab_from_setting(settings.HEALTH_CHURN_RETRAIN_CRON),
+        },
+    }
+
+
+@app.on_after_configure.connect
+def _install_beat_schedule(sender: Celery, **kwargs) -> None:
+    # Settings are read only once Celery has loaded them: csp/__init__.py imports this module
+    # while Django's settings are still being imported.
+    sender.conf.beat_schedule = beat_schedule()

@@ -107,7 +107,7 @@ class TokenRateThrottle(throttling.BaseThrottle):
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
-    """Tells drf-spectacular how integrations authenticate, so /api/docs/ offers the bearer token."""
+    """Tells drf-spectacular how integrations authenticate, so /api/docs/ offers bearer tokens."""
 
     target_class = BearerTokenAuthentication
     name = "bearerAuth"

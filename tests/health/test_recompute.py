@@ -1,4 +1,5 @@
 import datetime as dt
+import importlib
 
 import pytest
 from django.db import OperationalError
@@ -65,6 +66,16 @@ def errors_stay_in_the_worker():
     conf.task_eager_propagates = False
     yield
     conf.task_eager_propagates = previous
+
+
+@pytest.fixture
+def default_scorecard():
+    """A transactional test earlier in the session flushes the database, taking the default
+    scorecard its data migration created with it; put it back (a no-op when it is there)."""
+    from django.apps import apps
+
+    migration = importlib.import_module("health.migrations.0002_default_scorecard")
+    migration.create_default_scorecard(apps, None)
 
 
 @pytest.fixture
@@ -351,7 +362,9 @@ def test_the_first_incremental_recompute_covers_every_paying_account(book, run_o
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_chunks_finishing_at_once_on_several_workers_count_once_and_succeed_once(settings):
+def test_chunks_finishing_at_once_on_several_workers_count_once_and_succeed_once(
+    settings, default_scorecard
+):
     from concurrent.futures import ThreadPoolExecutor
 
     from django.db import connection
@@ -388,3 +401,37 @@ def test_a_small_job_is_cut_into_pieces_so_every_worker_takes_a_share(settings):
     assert recompute._chunk_size(40) == 250
     settings.HEALTH_CHUNK_SIZE = 2
     assert recompute._chunk_size(1000) == 2
+
+
+def test_the_beat_schedule_recomputes_daily_incrementally_and_retrains_weekly(settings):
+    from csp.celery import app, beat_schedule
+
+    settings.HEALTH_FULL_RECOMPUTE_CRON = "30 4 * * *"
+    settings.HEALTH_INCREMENTAL_MINUTES = 10
+    schedule = beat_schedule()
+
+    full = schedule["health-full-recompute"]
+    assert full["task"] == "health.tasks.health_recompute_daily"
+    assert full["schedule"].hour == {4} and full["schedule"].minute == {30}
+    incremental = schedule["health-incremental-recompute"]
+    assert incremental["schedule"] == dt.timedelta(minutes=10)
+    assert schedule["churn-model-retrain"]["schedule"].day_of_week == {0}
+    assert set(schedule) == set(app.conf.beat_schedule)
+    assert all(entry["task"] in app.tasks for entry in schedule.values())
+
+
+def test_a_malformed_recompute_time_is_a_clear_configuration_error(settings):
+    from csp.celery import beat_schedule
+
+    settings.HEALTH_FULL_RECOMPUTE_CRON = "at two"
+    with pytest.raises(ValueError, match="5 crontab fields"):
+        beat_schedule()
+
+
+def test_a_weekly_retraining_without_enough_history_is_recorded_not_hidden(db):
+    job = recompute.churn_model_retrain(as_of=AS_OF)
+
+    assert job.kind == JobKind.CHURN_TRAIN
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.result["model_status"] == "insufficient_history"
+    assert "not enough churn history" in job.result["message"]
