@@ -23,7 +23,16 @@ class ContactInline(admin.TabularInline):
 class SubscriptionInline(admin.TabularInline):
     model = Subscription
     extra = 0
-    fields = ["external_id", "plan", "quantity", "mrr", "start_date", "renewal_date", "end_date", "status"]
+    fields = [
+        "external_id",
+        "plan",
+        "quantity",
+        "mrr",
+        "start_date",
+        "renewal_date",
+        "end_date",
+        "status",
+    ]
 
 
 @admin.register(Account)
@@ -46,7 +55,17 @@ class ContactAdmin(admin.ModelAdmin):
 
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
-    list_display = ["external_id", "account", "plan", "quantity", "mrr", "start_date", "renewal_date", "end_date", "status"]
+    list_display = [
+        "external_id",
+        "account",
+        "plan",
+        "quantity",
+        "mrr",
+        "start_date",
+        "renewal_date",
+        "end_date",
+        "status",
+    ]
     list_filter = ["status", "plan", "billing_period_months"]
     search_fields = ["external_id", "account__name"]
     raw_id_fields = ["account"]

@@ -24,14 +24,12 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Rate-limit windows live in the cache; each test starts with none used. Only the in-process
-    cache is cleared: Redis is shared with the Celery broker, and PostgreSQL never reuses token ids."""
-    from django.core.cache import cache
+    cache is cleared: Redis is shared with the Celery broker, and PostgreSQL never reuses ids."""
+    from django.core.cache import caches
     from django.core.cache.backends.locmem import LocMemCache
 
-    if isinstance(cache._cache if hasattr(cache, "_cache") else cache, dict) or isinstance(
-        cache, LocMemCache
-    ):
-        cache.clear()
+    if isinstance(caches["default"], LocMemCache):
+        caches["default"].clear()
     yield
 
 

@@ -2,8 +2,8 @@
 
 import time
 
-from django.core.cache import cache
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
@@ -90,7 +90,11 @@ class TokenRateThrottle(throttling.BaseThrottle):
     def allow_request(self, request, view) -> bool:
         limit = settings.CSP_API_RATE_PER_MINUTE
         token = request_token(request)
-        ident = f"t{token.pk}" if token else f"u{getattr(request.user, 'pk', None) or self.get_ident(request)}"
+        ident = (
+            f"t{token.pk}"
+            if token
+            else f"u{getattr(request.user, 'pk', None) or self.get_ident(request)}"
+        )
         window = int(time.time() // 60)
         key = f"csp:rate:{ident}:{window}"
         cache.add(key, 0, timeout=120)

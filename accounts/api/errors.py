@@ -1,4 +1,4 @@
-"""One error shape for the whole API: {"detail": ..., "errors": {field: [reason]}} where fields apply."""
+"""One error shape for the whole API: {"detail": ..., "errors": {field: [reason]}}."""
 
 from django.core.exceptions import RequestDataTooBig
 from rest_framework import status
@@ -9,7 +9,8 @@ from rest_framework.views import exception_handler
 def api_exception_handler(exc, context):
     if isinstance(exc, RequestDataTooBig):
         return Response(
-            {"detail": "Request body is too large."}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+            {"detail": "Request body is too large."},
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
     response = exception_handler(exc, context)
     if response is None:

@@ -101,7 +101,9 @@ class Contact(models.Model):
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(
-                fields=["account", "email"], condition=~Q(email=""), name="contact_email_per_account"
+                fields=["account", "email"],
+                condition=~Q(email=""),
+                name="contact_email_per_account",
             ),
         ]
 

@@ -16,7 +16,9 @@ def api_token_create(*, name: str, scopes: list[str], created_by=None) -> tuple[
     """Create a token and return it with its secret, which is never stored and never shown again."""
     unknown = sorted(set(scopes) - set(TokenScope.values))
     if unknown:
-        raise UnknownScope(f"Unknown scope(s): {', '.join(unknown)}. Known: {', '.join(TokenScope.values)}.")
+        raise UnknownScope(
+            f"Unknown scope(s): {', '.join(unknown)}. Known: {', '.join(TokenScope.values)}."
+        )
     key = "csp_" + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         name=name,

@@ -1,4 +1,4 @@
-"""Settings shared by every environment. Every value a deployment changes comes from the environment.
+"""Settings shared by every environment; every value a deployment changes comes from it.
 
 Embedded default (no variables set): SQLite in the project folder, Celery tasks run in-process,
 local-memory cache. Production: DATABASE_URL=postgres://..., REDIS_URL=redis://..., SECRET_KEY,
@@ -143,7 +143,8 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 
-# Health recomputes: accounts per Celery chunk and the beat schedule (crontab "min hour dom mon dow", UTC).
+# Health recomputes: accounts per Celery chunk and the beat schedule
+# (crontab "min hour dom mon dow", UTC).
 HEALTH_CHUNK_SIZE = env.int("HEALTH_CHUNK_SIZE", default=2000)
 HEALTH_FULL_RECOMPUTE_CRON = env.str("HEALTH_FULL_RECOMPUTE_CRON", default="0 2 * * *")
 HEALTH_INCREMENTAL_MINUTES = env.int("HEALTH_INCREMENTAL_MINUTES", default=15)

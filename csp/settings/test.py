@@ -1,4 +1,4 @@
-"""Test settings: SQLite in memory unless DATABASE_URL names a real server (the CI's second pass)."""
+"""Test settings: SQLite in memory unless DATABASE_URL names a real server (CI's second pass)."""
 
 from .base import *  # noqa: F403
 from .base import DATABASES, REDIS_URL

@@ -4,8 +4,8 @@ import pytest
 from django.contrib.auth.models import Group
 
 from accounts.models import Account
-from tests.factories import AccountFactory, SubscriptionFactory, UserFactory
 from accounts.services.revenue import account_revenue_refresh
+from tests.factories import AccountFactory, SubscriptionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -13,7 +13,9 @@ pytestmark = pytest.mark.django_db
 def _book_with_two_owners():
     alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
     for owner, mrr in [(alice, "100"), (alice, "50"), (bob, "1000")]:
-        sub = SubscriptionFactory(account=AccountFactory(owner=owner), mrr=Decimal(mrr), end_date=None)
+        sub = SubscriptionFactory(
+            account=AccountFactory(owner=owner), mrr=Decimal(mrr), end_date=None
+        )
         account_revenue_refresh(account_ids=[sub.account_id])
     return alice, bob
 
