@@ -62,6 +62,7 @@ def main() -> None:
         train_seconds, model = _train(today, args.horizon_days)
         workers = _start_workers(args.workers)
         full_seconds, full_job = _full_recompute(today)
+        chunk_stats = _chunk_stats(full_job)
         baseline_seconds = _baseline(today)
         incremental_seconds, incremental_job = _incremental(args.touch_share)
         machine = _machine()
@@ -90,6 +91,7 @@ def main() -> None:
         f"full recompute ({args.workers} worker processes, {full_job.chunks_total} chunks of "
         f"{args.chunk_size}): {full_seconds:.1f} s; {full_job.result}"
     )
+    print(f"  chunks in the workers: {chunk_stats}")
     print(f"baseline (GROUP BY account over DailyUsage + bulk insert): {baseline_seconds:.2f} s")
     print(
         f"incremental recompute of {incremental_job.params['accounts']:,} accounts "
@@ -491,6 +493,18 @@ def _full_recompute(today: dt.date):
     if job.status != "succeeded":
         raise RuntimeError(f"the full recompute failed: {job.error}")
     return seconds, job
+
+
+def _chunk_stats(job) -> str:
+    """Seconds per chunk as the workers measured them: with the wall time, shows how much of
+    it is waiting (two workers and PostgreSQL sharing the cores) rather than work."""
+    seconds = sorted(job.chunks.values_list("elapsed_seconds", flat=True))
+    if not seconds:
+        return "none"
+    return (
+        f"median {seconds[len(seconds) // 2]:.2f} s, max {seconds[-1]:.2f} s, "
+        f"sum {sum(seconds):.1f} s over {len(seconds)}"
+    )
 
 
 def _baseline(today: dt.date) -> float:

@@ -4,7 +4,7 @@ An effect is the change in predicted risk (in probability) attributable to one f
 against a typical account. For logistic regression it is exact: the feature's coefficient × its
 standardised distance from the typical value, taken out of the log-odds. For gradient boosting
 it is model-agnostic: the risk minus the risk with that feature set to its training median (or
-most common level), one vectorised prediction per feature for the whole chunk.
+most common level), all features' perturbed copies scored in one vectorised prediction.
 """
 
 import numpy as np
@@ -58,30 +58,121 @@ def effects(predictor: ChurnPredictor, frame: pd.DataFrame) -> tuple[np.ndarray,
             without = logit - contributions[:, groups == name].sum(axis=1)
             out[:, j] = risk - _sigmoid(slope * without + intercept)
     else:
-        reference = encoder.reference_row()
-        for j, name in enumerate(features):
-            columns = groups == name
-            replaced = matrix.copy()
-            replaced[:, columns] = reference[columns]
-            out[:, j] = risk - predictor.predict_encoded(replaced)
+        out[:] = risk[:, None] - _risk_with_typical_values(
+            predictor, matrix, risk, features, groups
+        )
     return risk, out
+
+
+def _risk_with_typical_values(
+    predictor: ChurnPredictor,
+    matrix: np.ndarray,
+    risk: np.ndarray,
+    features: list[str],
+    groups: np.ndarray,
+) -> np.ndarray:
+    """Risk per (row, feature) with that feature set to its typical value. Only the copies that
+    differ from the row are scored (a feature already at its typical value, or never split on,
+    leaves the risk exactly as it is), through the model in one call, or tree by tree when the
+    ensemble allows it (see _TreeEnsemble)."""
+    reference = predictor.encoder.reference_row()
+    out = np.repeat(risk[:, None], len(features), axis=1)
+    trees = _TreeEnsemble.of(predictor, matrix, risk)
+    used = trees.used if trees else np.ones(matrix.shape[1], dtype=bool)
+    blocks, places = [], []
+    for j, name in enumerate(features):
+        columns = groups == name
+        rows = np.flatnonzero((matrix[:, columns & used] != reference[columns & used]).any(axis=1))
+        if len(rows):
+            block = matrix[rows]
+            block[:, columns] = reference[columns]
+            blocks.append(block)
+            places.append((rows, j, np.flatnonzero(columns)))
+    if trees:
+        for block, (rows, j, columns) in zip(blocks, places, strict=True):
+            out[rows, j] = trees.risk_with(block, rows, columns)
+    elif blocks:
+        predicted = predictor.predict_encoded(np.vstack(blocks))
+        offset = 0
+        for rows, j, _ in places:
+            out[rows, j] = predicted[offset : offset + len(rows)]
+            offset += len(rows)
+    return out
+
+
+class _TreeEnsemble:
+    """A binary gradient-boosted model's trees, evaluated once per row; a feature's perturbed
+    copy then re-runs only the trees that split on that feature (a tree of 8 leaves uses a few
+    of ~50 columns), and sums the trees in the model's own order, so the risk is bit-for-bit
+    what predict_proba gives. Built only when the scikit-learn internals it reads are as
+    expected and reproduce the model's risk; otherwise callers use predict_proba."""
+
+    @classmethod
+    def of(cls, predictor: ChurnPredictor, matrix: np.ndarray, risk: np.ndarray):
+        try:
+            if predictor.algorithm == LOGISTIC or predictor.estimator._preprocessor is not None:
+                return None
+            ensemble = cls(predictor, matrix)
+            return ensemble if np.array_equal(ensemble.risk(ensemble.leaves), risk) else None
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+            return None
+
+    def __init__(self, predictor: ChurnPredictor, matrix: np.ndarray):
+        estimator = self.estimator = predictor.estimator
+        self.predictor = predictor
+        self.trees = [tree for (tree,) in estimator._predictors]  # one tree per round: binary
+        self.bitsets = estimator._bin_mapper.make_known_categories_bitsets()
+        # splits[i, c]: tree i splits on encoded column c.
+        self.splits = np.zeros((len(self.trees), matrix.shape[1]), dtype=bool)
+        for i, tree in enumerate(self.trees):
+            self.splits[i, tree.nodes["feature_idx"][~tree.nodes["is_leaf"].astype(bool)]] = True
+        self.used = self.splits.any(axis=0)
+        data = estimator._preprocess_X(matrix, reset=False)
+        self.leaves = np.column_stack([t.predict(data, *self.bitsets, 1) for t in self.trees])
+
+    def risk(self, leaves: np.ndarray) -> np.ndarray:
+        raw = np.zeros((len(leaves), 1), dtype=self.estimator._baseline_prediction.dtype)
+        raw += self.estimator._baseline_prediction
+        for i in range(leaves.shape[1]):
+            raw[:, 0] += leaves[:, i]
+        return self.predictor.calibrate(self.estimator._loss.predict_proba(raw)[:, 1])
+
+    def risk_with(self, block: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        leaves = self.leaves[rows]
+        data = self.estimator._preprocess_X(block, reset=False)
+        for i in np.flatnonzero(self.splits[:, columns].any(axis=1)):
+            leaves[:, i] = self.trees[i].predict(data, *self.bitsets, 1)
+        return self.risk(leaves)
 
 
 def explain(predictor: ChurnPredictor, frame: pd.DataFrame, *, top: int = 5) -> list[list[dict]]:
     """Top drivers per row of `frame`, largest absolute effect first."""
-    _, matrix = effects(predictor, frame)
+    return risk_and_drivers(predictor, frame, top=top)[1]
+
+
+def risk_and_drivers(
+    predictor: ChurnPredictor, frame: pd.DataFrame, *, top: int = 5
+) -> tuple[np.ndarray, list[list[dict]]]:
+    """(risk per row, top drivers per row): the risk comes out of the effects computation, so
+    scoring a chunk runs the model once for the risk and once for all drivers."""
+    risk, matrix = effects(predictor, frame)
     features = predictor.encoder.features
+    order = np.argsort(-np.abs(matrix), axis=1, kind="stable")[:, :top]
+    # Only the features that can be a driver are read back row by row.
+    values = {
+        name: frame[name].tolist() if name in frame else [None] * len(frame)
+        for name in {features[j] for j in np.unique(order)}
+    }
     explained = []
-    for i, row in enumerate(frame.to_dict("records")):
-        order = np.argsort(-np.abs(matrix[i]), kind="stable")[:top]
+    for i in range(len(frame)):
         explained.append(
             [
-                driver(predictor, name, row.get(name), float(matrix[i, j]))
-                for j, name in ((j, features[j]) for j in order)
+                driver(predictor, features[j], values[features[j]][i], float(matrix[i, j]))
+                for j in order[i].tolist()
                 if abs(matrix[i, j]) >= MIN_EFFECT
             ]
         )
-    return explained
+    return risk, explained
 
 
 def driver(predictor: ChurnPredictor, name: str, value, effect: float) -> dict:

@@ -15,16 +15,18 @@ import pandas as pd
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Min, Sum
+from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from accounts.models import DailyUsage, Subscription
 from health.churn import backtest as metrics
 from health.churn import dataset
-from health.churn.drivers import explain
+from health.churn.drivers import risk_and_drivers
 from health.churn.models import ChurnPredictor, select_and_fit
-from health.features import account_feature_frame
+from health.features import account_feature_frame, account_rows_filter
 from health.models import AccountHealth, ChurnModel, ChurnPrediction, HealthScore
 from health.models.churn import ChurnModelStatus
+from health.services.bulk import rows_update, rows_upsert
 
 logger = logging.getLogger(__name__)
 
@@ -211,38 +213,47 @@ def _first_red(account_ids: list[int], cutoff: dt.date, as_of: dt.date) -> pd.Se
     return pd.Series({k: pd.Timestamp(v) for k, v in data.items()}, dtype="datetime64[ns]")
 
 
-def churn_risk_score(*, as_of: dt.date, account_ids: list[int]) -> int:
+def churn_risk_score(
+    *, as_of: dt.date, account_ids: list[int], frame: pd.DataFrame | None = None
+) -> int:
     """Score these accounts with the latest trained model usable at as_of; store predictions
-    (replacing that date's) and the current churn risk on AccountHealth. Without a usable model
-    nothing is written and 0 is returned."""
+    (replacing that date's) and the current churn risk on AccountHealth. `frame` is their
+    account_feature_frame when the caller already built it (a recompute chunk shares it with
+    health scoring). Without a usable model nothing is written and 0 is returned."""
     model = usable_model(as_of=as_of)
     if model is None or not account_ids:
         return 0
     predictor = _artifact_load(model)
     if predictor is None:
         return 0
-    frame = churn_feature_frame(as_of=as_of, account_ids=list(account_ids))
+    ids = sorted({int(a) for a in account_ids})
+    if frame is None:
+        frame = churn_feature_frame(as_of=as_of, account_ids=ids)
+    else:
+        frame = _with_usage_baseline(as_of, frame.loc[frame.index.isin(ids)])
     scored = [int(a) for a in frame.index]
-    predictions = []
-    if scored:
-        risk = np.clip(predictor.predict(frame), 0.0, 1.0)
-        drivers = explain(predictor, frame)
-        predictions = [
-            ChurnPrediction(account_id=a, as_of=as_of, probability=float(p), model=model, drivers=d)
-            for a, p, d in zip(scored, risk, drivers, strict=True)
-        ]
+    risk, drivers = risk_and_drivers(predictor, frame) if scored else ([], [])
+    risk = np.clip(np.asarray(risk, dtype=float), 0.0, 1.0).tolist()
     with transaction.atomic():
-        gone = set(map(int, account_ids)) - set(scored)
-        ChurnPrediction.objects.filter(account_id__in=gone, as_of=as_of).delete()
-        ChurnPrediction.objects.bulk_create(
-            predictions,
-            batch_size=1000,
-            update_conflicts=True,
-            unique_fields=["account", "as_of"],
-            update_fields=["probability", "model", "drivers", "computed_at"],
+        gone = sorted(set(ids) - set(scored))
+        if gone:
+            ChurnPrediction.objects.filter(account_id__in=gone, as_of=as_of).delete()
+        count = len(scored)
+        rows_upsert(
+            model=ChurnPrediction,
+            columns={
+                "account": scored,
+                "as_of": [as_of] * count,
+                "probability": risk,
+                "model": [model.pk] * count,
+                "drivers": drivers,
+                "computed_at": [timezone.now()] * count,
+            },
+            unique=["account", "as_of"],
+            update=["probability", "model", "drivers", "computed_at"],
         )
-        _account_health_update(as_of=as_of, predictions=predictions, gone=gone, model=model)
-    return len(predictions)
+        _account_health_update(as_of=as_of, scored=scored, risk=risk, gone=gone, model=model)
+    return len(scored)
 
 
 def usable_model(*, as_of: dt.date) -> ChurnModel | None:
@@ -256,24 +267,21 @@ def usable_model(*, as_of: dt.date) -> ChurnModel | None:
 
 
 def _account_health_update(
-    *, as_of: dt.date, predictions: list[ChurnPrediction], gone: set[int], model: ChurnModel
+    *, as_of: dt.date, scored: list[int], risk: list[float], gone: list[int], model: ChurnModel
 ) -> None:
     """Existing AccountHealth rows only (the scoring service creates them); like the health score
-    it only moves forward, so a backfill never replaces a newer current value."""
-    risk = {p.account_id: p.probability for p in predictions}
-    ids = [*risk, *gone]
-    rows = list(AccountHealth.objects.filter(account_id__in=ids, as_of__lte=as_of))
-    for row in rows:
-        row.churn_risk = risk.get(row.account_id)
-        row.churn_model_version = model.version if row.account_id in risk else None
-    # An upsert of rows that exist is an UPDATE of these two columns in one statement per 1,000
-    # rows; bulk_update's CASE WHEN per row took about 1 s per 1,000 accounts (bench/scoring.py).
-    AccountHealth.objects.bulk_create(
-        rows,
-        batch_size=1000,
-        update_conflicts=True,
-        unique_fields=["account"],
-        update_fields=["churn_risk", "churn_model_version"],
+    it only moves forward, so a backfill never replaces a newer current value. One UPDATE for the
+    chunk (bulk_update's CASE WHEN per row took about 1 s per 1,000 accounts)."""
+    rows_update(
+        model=AccountHealth,
+        key="account",
+        columns={
+            "account": [*scored, *gone],
+            "churn_risk": [*risk, *([None] * len(gone))],
+            "churn_model_version": [model.version] * len(scored) + [None] * len(gone),
+        },
+        where="t.as_of <= %s",
+        params=[as_of],
     )
 
 
@@ -304,9 +312,11 @@ def _training_sample(as_of: dt.date) -> list[int] | None:
 
 def churn_feature_frame(*, as_of: dt.date, account_ids: list[int] | None) -> pd.DataFrame:
     """The shared account feature frame plus usage against the account's own usual level."""
-    frame = account_feature_frame(as_of=as_of, account_ids=account_ids)
-    baseline = _usage_baseline(as_of, list(frame.index))
-    return dataset.with_baseline_ratios(frame, baseline)
+    return _with_usage_baseline(as_of, account_feature_frame(as_of=as_of, account_ids=account_ids))
+
+
+def _with_usage_baseline(as_of: dt.date, frame: pd.DataFrame) -> pd.DataFrame:
+    return dataset.with_baseline_ratios(frame, _usage_baseline(as_of, list(frame.index)))
 
 
 def _usage_baseline(as_of: dt.date, account_ids: list[int]) -> pd.DataFrame:
@@ -315,7 +325,9 @@ def _usage_baseline(as_of: dt.date, account_ids: list[int]) -> pd.DataFrame:
     end = as_of - dt.timedelta(days=dataset.RECENT_DAYS)
     start = end - dt.timedelta(days=dataset.BASELINE_DAYS - 1)
     rows = (
-        DailyUsage.objects.filter(account_id__in=account_ids, day__gte=start, day__lte=end)
+        DailyUsage.objects.filter(
+            account_rows_filter(sorted(account_ids)), day__gte=start, day__lte=end
+        )
         .values("account_id")
         .order_by()
         .annotate(events=Sum("event_count"))

@@ -20,11 +20,11 @@ from celery import group
 from celery.exceptions import Retry
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from accounts.models import Account, Subscription, SurveyResponse
-from health.features import paying_at
+from health.features import account_feature_frame, paying_at
 from health.models import Job, JobChunk, JobKind, JobStatus, SentimentOverride
 from health.services.churn import churn_model_train, churn_risk_score
 from health.services.scores import health_scores_compute
@@ -68,12 +68,8 @@ def health_recompute_incremental(*, requested_by=None) -> Job:
     started. Without any earlier run every paying account is recomputed."""
     now = timezone.now()
     since = _incremental_since()
-    base = Account.objects.filter(
-        Exists(Subscription.objects.filter(paying_at(now.date()), account=OuterRef("pk")))
-    )
-    if since is not None:
-        base = base.filter(_changed_since(since))
-    ids = list(base.order_by("pk").values_list("pk", flat=True))
+    changed = None if since is None else sorted(_changed_since(since))
+    ids = _paying_ids(as_of=now.date(), account_ids=changed)
     params = {
         "as_of": now.date().isoformat(),
         "accounts": len(ids),
@@ -108,8 +104,10 @@ def recompute_chunk_run(
     with transaction.atomic():
         # The steps of a recompute, in order. Later issues add here, after churn risk (which they
         # read): 3. the touch model's tier assignment, 4. playbook evaluation.
-        health_scores = health_scores_compute(as_of=as_of, account_ids=ids)
-        churn_predictions = churn_risk_score(as_of=as_of, account_ids=ids)
+        # One feature frame for both steps: building it is the chunk's main read.
+        frame = account_feature_frame(as_of=as_of, account_ids=ids)
+        health_scores = health_scores_compute(as_of=as_of, account_ids=ids, frame=frame)
+        churn_predictions = churn_risk_score(as_of=as_of, account_ids=ids, frame=frame)
         JobChunk.objects.bulk_create(
             [
                 JobChunk(
@@ -204,20 +202,23 @@ def _distinct_account_ids(subscriptions) -> list[int]:
     )
 
 
-def _changed_since(since: dt.datetime) -> Q:
-    return (
-        Q(last_event_received_at__gte=since)
-        | Q(updated_at__gte=since)
-        | Q(Exists(Subscription.objects.filter(account=OuterRef("pk"), updated_at__gte=since)))
-        | Q(Exists(SurveyResponse.objects.filter(account=OuterRef("pk"), created_at__gte=since)))
-        | Q(
-            Exists(
-                SentimentOverride.objects.filter(account=OuterRef("pk")).filter(
-                    Q(created_at__gte=since) | Q(revoked_at__gte=since)
-                )
-            )
-        )
+def _changed_since(since: dt.datetime) -> set[int]:
+    """Accounts with events, or edits to them, their subscriptions, surveys or sentiment
+    overrides, since `since`. One flat query per source: a single query OR-ing correlated
+    EXISTS over every account took 1.2 s at 100,000 accounts, most of an incremental run."""
+    changed = set(
+        Account.objects.filter(
+            Q(last_event_received_at__gte=since) | Q(updated_at__gte=since)
+        ).values_list("pk", flat=True)
     )
+    sources = [
+        Subscription.objects.filter(updated_at__gte=since),
+        SurveyResponse.objects.filter(created_at__gte=since),
+        SentimentOverride.objects.filter(Q(created_at__gte=since) | Q(revoked_at__gte=since)),
+    ]
+    for rows in sources:
+        changed.update(rows.values_list("account_id", flat=True).distinct().order_by())
+    return changed
 
 
 def _incremental_since() -> dt.datetime | None:

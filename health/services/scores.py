@@ -2,10 +2,7 @@
 computing and storing the daily health snapshots in bulk."""
 
 import datetime as dt
-import importlib
-import importlib.util
 import logging
-import time
 from collections.abc import Sequence
 
 import pandas as pd
@@ -15,7 +12,7 @@ from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from accounts.models import Account
-from health.features import account_feature_frame, paying_account_ids
+from health.features import account_feature_frame
 from health.models import (
     AccountHealth,
     HealthScore,
@@ -26,6 +23,7 @@ from health.models import (
 from health.scoring.definition import definition_errors
 from health.scoring.engine import score_frame
 from health.scoring.matching import assign_scorecards
+from health.services.bulk import rows_upsert
 
 logger = logging.getLogger(__name__)
 
@@ -168,127 +166,83 @@ def active_overrides(*, as_of: dt.date, account_ids: Sequence[int]) -> pd.DataFr
     return frame
 
 
-def health_scores_compute(*, as_of: dt.date, account_ids: Sequence[int]) -> int:
+def health_scores_compute(
+    *, as_of: dt.date, account_ids: Sequence[int], frame: pd.DataFrame | None = None
+) -> int:
     """Compute and store (replacing) the snapshot of these accounts at as_of and move their
     current health forward. Accounts not paying at as_of get no snapshot for that date.
-    Returns the number of snapshots written; running it twice gives the same rows."""
+    `frame` is their account_feature_frame when the caller already built it (a recompute chunk
+    shares one with churn risk). Returns the number of snapshots written; running it twice
+    gives the same rows."""
     ids = sorted(set(account_ids))
+    if frame is not None:
+        return _compute_chunk(as_of, ids, frame.loc[frame.index.isin(ids)])
     written = 0
     for start in range(0, len(ids), MAX_ACCOUNTS_PER_WRITE):
         written += _compute_chunk(as_of, ids[start : start + MAX_ACCOUNTS_PER_WRITE])
     return written
 
 
-def _compute_chunk(as_of: dt.date, ids: list[int]) -> int:
-    features = account_feature_frame(as_of=as_of, account_ids=ids)
+def _compute_chunk(as_of: dt.date, ids: list[int], features: pd.DataFrame | None = None) -> int:
+    if features is None:
+        features = account_feature_frame(as_of=as_of, account_ids=ids)
     versions = current_scorecard_versions()
-    definitions = [v.definition for v in versions]
-    chosen = assign_scorecards(features, definitions)
+    chosen = assign_scorecards(features, [v.definition for v in versions])
     if len(chosen) < len(features):
         logger.warning("%d accounts match no scorecard (no default?)", len(features) - len(chosen))
     overrides = active_overrides(as_of=as_of, account_ids=chosen.index.tolist())
-    computed_at = timezone.now()
-    snapshots = []
+    snapshots = {"account": [], "score": [], "grade": [], "measures": [], "scorecard_version": []}
     for position, members in chosen.groupby(chosen):
         version = versions[position]
         scored = score_frame(features.loc[members.index], version.definition, overrides)
         explained = scored.measures_by_account()
-        for account_id, score, grade in zip(
-            scored.totals.index.tolist(),
-            scored.totals["score"].tolist(),
-            scored.totals["grade"].tolist(),
-            strict=True,
-        ):
-            snapshots.append(
-                HealthScore(
-                    account_id=account_id,
-                    as_of=as_of,
-                    score=None if pd.isna(score) else score,
-                    grade=grade,
-                    measures=explained[account_id],
-                    scorecard_version_id=version.pk,
-                    computed_at=computed_at,
-                )
-            )
+        account_ids = scored.totals.index.tolist()
+        snapshots["account"] += account_ids
+        snapshots["score"] += [None if pd.isna(s) else s for s in scored.totals["score"].tolist()]
+        snapshots["grade"] += scored.totals["grade"].tolist()
+        snapshots["measures"] += [explained[a] for a in account_ids]
+        snapshots["scorecard_version"] += [version.pk] * len(account_ids)
     _store(as_of, ids, snapshots)
-    return len(snapshots)
+    return len(snapshots["account"])
 
 
 @transaction.atomic
-def _store(as_of: dt.date, ids: list[int], snapshots: list[HealthScore]) -> None:
-    scored_ids = {s.account_id for s in snapshots}
+def _store(as_of: dt.date, ids: list[int], snapshots: dict[str, list]) -> None:
+    """Snapshots given column by column (account, score, grade, measures, scorecard_version)."""
+    scored_ids = set(snapshots["account"])
     # A re-run after the data changed (a subscription corrected) drops snapshots that no longer
     # apply, so the date's set of snapshots is exactly what this run computed.
     stale = [i for i in ids if i not in scored_ids]
     if stale:
         HealthScore.objects.filter(as_of=as_of, account_id__in=stale).delete()
-    HealthScore.objects.bulk_create(
-        snapshots,
-        batch_size=1000,
-        update_conflicts=True,
-        unique_fields=["account", "as_of"],
-        update_fields=["score", "grade", "measures", "scorecard_version", "computed_at"],
+    count = len(snapshots["account"])
+    now = timezone.now()
+    rows_upsert(
+        model=HealthScore,
+        columns={**snapshots, "as_of": [as_of] * count, "computed_at": [now] * count},
+        unique=["account", "as_of"],
+        update=["score", "grade", "measures", "scorecard_version", "computed_at"],
     )
-    _account_health_update(as_of, ids, snapshots)
+    _account_health_update(as_of, stale, snapshots, now)
 
 
-def _account_health_update(as_of: dt.date, ids: list[int], snapshots: list[HealthScore]) -> None:
+def _account_health_update(
+    as_of: dt.date, gone: list[int], snapshots: dict[str, list], now: dt.datetime
+) -> None:
     """Only move forward: accounts whose current health is newer than as_of keep it."""
-    newer = set(
-        AccountHealth.objects.filter(account_id__in=ids, as_of__gt=as_of).values_list(
-            "account_id", flat=True
-        )
-    )
-    rows = [
-        AccountHealth(
-            account_id=s.account_id,
-            as_of=as_of,
-            score=s.score,
-            grade=s.grade,
-            scorecard_version_id=s.scorecard_version_id,
-        )
-        for s in snapshots
-        if s.account_id not in newer
-    ]
-    scored_ids = {s.account_id for s in snapshots}
-    gone = [i for i in ids if i not in scored_ids and i not in newer]
     if gone:
         # No longer paying (or no scorecard applies): a stale "current" value would mislead lists.
-        AccountHealth.objects.filter(account_id__in=gone).delete()
-    AccountHealth.objects.bulk_create(
-        rows,
-        batch_size=1000,
-        update_conflicts=True,
-        unique_fields=["account"],
-        update_fields=["as_of", "score", "grade", "scorecard_version", "updated_at"],
+        AccountHealth.objects.filter(account_id__in=gone, as_of__lte=as_of).delete()
+    count = len(snapshots["account"])
+    columns = ["account", "score", "grade", "scorecard_version"]
+    rows_upsert(
+        model=AccountHealth,
+        columns={
+            **{c: snapshots[c] for c in columns},
+            "as_of": [as_of] * count,
+            "updated_at": [now] * count,
+        },
+        unique=["account"],
+        update=["as_of", "score", "grade", "scorecard_version", "updated_at"],
+        only_if="t.as_of <= excluded.as_of",
     )
-
-
-def _churn_scorer():
-    """health.services.churn.churn_risk_score when the churn part is installed, else None."""
-    if importlib.util.find_spec("health.services.churn") is None:
-        return None
-    return getattr(importlib.import_module("health.services.churn"), "churn_risk_score", None)
-
-
-def health_compute_all(*, as_of: dt.date, chunk_size: int = 2000, progress=None) -> dict:
-    """Health (and churn risk, when a model exists) of every account paying at as_of, chunk by
-    chunk. `progress(done, total)` is called after each chunk."""
-    started = time.monotonic()
-    ids = paying_account_ids(as_of=as_of)
-    churn_risk_score = _churn_scorer()
-    scores = predictions = 0
-    for start in range(0, len(ids), chunk_size):
-        chunk = ids[start : start + chunk_size]
-        scores += health_scores_compute(as_of=as_of, account_ids=chunk)
-        if churn_risk_score is not None:
-            predictions += churn_risk_score(as_of=as_of, account_ids=chunk)
-        if progress is not None:
-            progress(min(start + chunk_size, len(ids)), len(ids))
-    return {
-        "as_of": as_of.isoformat(),
-        "accounts": len(ids),
-        "health_scores": scores,
-        "churn_predictions": predictions,
-        "seconds": round(time.monotonic() - started, 2),
-    }
