@@ -16,6 +16,7 @@ from accounts.api.auth import HasScope, TokenRateThrottle, request_token
 from accounts.models import Account
 from accounts.selectors import account_get
 from health import selectors
+from health.services.recompute import health_recompute
 from health.services.scores import sentiment_override_add
 
 EXTERNAL_ID = OpenApiParameter(
@@ -192,6 +193,8 @@ class AccountSentimentView(APIView):
             override = sentiment_override_add(account=account, author=author, **data.validated_data)
         except DjangoValidationError as exc:
             raise DrfValidationError(exc.message_dict) from exc
+        # The CSM expects to see the judgement in the score now, not after tonight's recompute.
+        job = health_recompute(account_ids=[account.pk], requested_by=author)
         return Response(
             {
                 "id": override.pk,
@@ -201,7 +204,8 @@ class AccountSentimentView(APIView):
                 "reason": override.reason,
                 "expires_on": override.expires_on.isoformat(),
                 "created_at": override.created_at.isoformat(),
-                "detail": "Counts from the next health recompute until it expires.",
+                "recompute_job": str(job.pk),
+                "detail": "Counts in the account's health score until it expires.",
             },
             status=status.HTTP_201_CREATED,
         )

@@ -39,7 +39,7 @@ ARTIFACT_SALT = "health.churn.artifact"
 
 
 def churn_min_churns() -> int:
-    return int(getattr(settings, "CHURN_MIN_CHURNS", 30))
+    return settings.CHURN_MIN_CHURNS
 
 
 def churn_model_train(*, as_of: dt.date, horizon_days: int = 90) -> ChurnModel:
@@ -298,7 +298,7 @@ def _history_start(as_of: dt.date) -> dt.date | None:
 def _training_sample(as_of: dt.date) -> list[int] | None:
     """All accounts, or a fixed random subset when there are more than CHURN_MAX_TRAINING_ACCOUNTS
     (training cost grows with accounts × observation dates; a few tens of thousands suffice)."""
-    limit = int(getattr(settings, "CHURN_MAX_TRAINING_ACCOUNTS", 20000))
+    limit = settings.CHURN_MAX_TRAINING_ACCOUNTS
     ids = np.array(
         Subscription.objects.filter(start_date__lte=as_of)
         .order_by("account_id")

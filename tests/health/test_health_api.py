@@ -149,3 +149,19 @@ def test_account_list_and_detail_show_health_and_sort_by_risk_with_empty_values_
     detail = client.get("/api/v1/accounts/acme").json()
     assert detail["health_score"] == client.get(url()).json()["score"]
     assert detail["grade"] in {"green", "yellow", "red"}
+
+
+def test_a_sentiment_override_shows_in_the_score_at_once(account, django_capture_on_commit_callbacks):
+    client = APIClient()
+    client.force_login(account.owner)
+    expires = (timezone.now().date() + dt.timedelta(days=30)).isoformat()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/api/v1/accounts/acme/sentiment",
+            {"grade": "red", "reason": "Champion left", "expires_on": expires},
+            format="json",
+        )
+    assert response.status_code == 201, response.content
+    measures = client.get("/api/v1/accounts/acme/health").json()["measures"]
+    sentiment = next(m for m in measures if m["name"] == "csm_sentiment")
+    assert sentiment["missing"] is False and sentiment["points"] == 20

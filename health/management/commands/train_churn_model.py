@@ -24,7 +24,7 @@ class Command(BaseCommand):
             "--horizon-days",
             dest="horizon_days",
             type=int,
-            default=getattr(settings, "CHURN_HORIZON_DAYS", 90),
+            default=settings.CHURN_HORIZON_DAYS,
             help="Predict churn within this many days (default 90, setting CHURN_HORIZON_DAYS).",
         )
 
