@@ -42,9 +42,11 @@ def churn_min_churns() -> int:
     return settings.CHURN_MIN_CHURNS
 
 
-def churn_model_train(*, as_of: dt.date, horizon_days: int = 90) -> ChurnModel:
+def churn_model_train(*, as_of: dt.date, horizon_days: int | None = None) -> ChurnModel:
     """Train a churn model on history up to as_of, backtest it, and store it as a new version
-    (status insufficient_history, with no artifact, when there are too few churns)."""
+    (status insufficient_history, with no artifact, when there are too few churns). The horizon
+    defaults to the CHURN_HORIZON_DAYS setting."""
+    horizon_days = horizon_days or settings.CHURN_HORIZON_DAYS
     if horizon_days < 7:
         raise ValueError("horizon_days must be at least 7")
     examples, labels, dates = training_examples(as_of=as_of, horizon_days=horizon_days)
