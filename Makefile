@@ -15,7 +15,7 @@ RUN_DIR := .run
 VENDOR := static/vendor
 
 # Demo data for `make run`: loaded once per database and again when the code that makes it changes.
-DEMO_COMMANDS ?= seed_demo train_churn_model compute_health
+DEMO_COMMANDS ?= seed_demo train_churn_model
 DB_KEY := $(shell printf '%s' "$${DATABASE_URL:-sqlite}" | cksum | cut -d' ' -f1)
 DEMO_STAMP := $(RUN_DIR)/demo-$(DB_KEY).stamp
 DEMO_SOURCES := $(wildcard */migrations/0*.py */management/commands/*.py */demo/*.py)
@@ -67,7 +67,10 @@ demo-data: setup
 	$(PY) manage.py migrate --noinput
 	$(MAKE) --no-print-directory $(DEMO_STAMP)
 
+# Today's health and churn risk are recomputed at every start (a few seconds on the demo data):
+# without Celery beat on the embedded default, this is what keeps them current.
 run: demo-data
+	$(PY) manage.py compute_health
 	@echo
 	@echo "CSP is starting at http://127.0.0.1:$(PORT)/  (log in at http://127.0.0.1:$(PORT)/login/)"
 	@echo "Demo logins, password csp-demo:  csm (a CSM's own book)  manager (the whole book)  admin (also /admin/)"
