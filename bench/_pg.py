@@ -14,6 +14,41 @@ import sys
 import tempfile
 import time
 
+_started: list[str] = []  # data directories of the servers started by this process
+
+
+def process_tree_cpu_seconds(root_pid: int) -> float:
+    """User + system CPU seconds used so far by a process and its live descendants (Linux)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, frontier = {root_pid}, [root_pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(times.get(pid, 0.0) for pid in tree)
+
+
+def server_cpu_seconds() -> float | None:
+    """CPU seconds used so far by the throwaway server (postmaster and all its processes), or
+    None when none was started here."""
+    if not _started:
+        return None
+    with open(os.path.join(_started[-1], "postmaster.pid")) as pid_file:
+        return process_tree_cpu_seconds(int(pid_file.readline()))
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -76,6 +111,7 @@ def start() -> str:
         shutil.rmtree(data_root, ignore_errors=True)
 
     atexit.register(stop)
+    _started.append(data_dir)
     url = f"postgres://postgres@127.0.0.1:{port}/postgres"
     _wait_ready(url)
     _create_database(url, "csp_bench")

@@ -1,7 +1,7 @@
 """Ingestion benchmark: events/s through POST /api/v1/events under gunicorn, against a raw COPY of
 the same rows into a bare table of the same shape (no indexes), on the same PostgreSQL.
 
-    .venv/bin/python bench/ingest.py [--events 1000000] [--batch 1000] [--workers 3]
+    .venv/bin/python bench/ingest.py [--events 1000000] [--batch 1000] [--workers 4]
 
 Uses DATABASE_URL when set (it is migrated; the run's accounts and events get a unique prefix),
 else starts a throwaway PostgreSQL (bench/_pg.py). The last line printed is `ratio: X`, the API
@@ -76,7 +76,9 @@ def main() -> None:
     port = _pg.free_port()
     server = _start_gunicorn(server_env, port, args.workers)
     try:
+        cpu_before = _pg.process_tree_cpu_seconds(server.pid), _pg.server_cpu_seconds()
         api_seconds = _push(port, key, bodies, args.clients or 2 * args.workers, args.batch)
+        cpu_after = _pg.process_tree_cpu_seconds(server.pid), _pg.server_cpu_seconds()
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -88,6 +90,14 @@ def main() -> None:
     print(
         f"gunicorn sync workers: {args.workers}, client threads: {args.clients or 2 * args.workers}"
     )
+    # CPU per event is far less sensitive than wall time to other jobs on a shared machine.
+    python_us = (cpu_after[0] - cpu_before[0]) / args.events * 1e6
+    postgres_us = (
+        f"{(cpu_after[1] - cpu_before[1]) / args.events * 1e6:.1f} us"
+        if cpu_before[1] is not None
+        else "not measured (DATABASE_URL server)"
+    )
+    print(f"server CPU per event: gunicorn {python_us:.1f} us, PostgreSQL {postgres_us}")
     print(f"API:  {args.events:,} events in {api_seconds:.1f} s = {api_rate:,.0f} events/s")
     print(f"COPY: {args.events:,} rows in {copy_seconds:.1f} s = {copy_rate:,.0f} rows/s")
     print(f"ratio: {api_rate / copy_rate:.3f}")
@@ -97,7 +107,7 @@ def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=1000)
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
     parser.add_argument("--clients", type=int, default=0, help="client threads (2 x workers)")
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument(
@@ -172,14 +182,35 @@ def _generate(run_id: str, account_pks: list[int], total: int, batch: int, days:
     return bodies, ("\n".join(copy_lines) + "\n").encode()
 
 
+# gunicorn hook (config file written per run): with --preload the master has loaded Django;
+# importing the URLconf there too means every forked worker starts warm. Otherwise each worker
+# imports the whole project (scikit-learn included, ~2 s of CPU) on its first request, inside
+# the timed window, which measures start-up rather than ingestion.
+_GUNICORN_CONFIG = """
+def when_ready(server):
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns
+"""
+
+
 def _start_gunicorn(env: dict, port: int, workers: int) -> subprocess.Popen:
     log = tempfile.NamedTemporaryFile(
         "w", prefix="csp-bench-gunicorn-", suffix=".log", delete=False
     )  # noqa: SIM115 - lives as long as the server; kept only if the run fails
+    config = tempfile.NamedTemporaryFile(
+        "w", prefix="csp-bench-gunicorn-", suffix=".conf.py", delete=False
+    )  # noqa: SIM115
+    with config:
+        config.write(_GUNICORN_CONFIG)
+    atexit.register(os.unlink, config.name)
     server = subprocess.Popen(
         [
             str(ROOT / ".venv" / "bin" / "gunicorn"),
             "csp.wsgi",
+            "--config",
+            config.name,
+            "--preload",
             "--workers",
             str(workers),
             "--bind",

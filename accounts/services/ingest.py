@@ -21,10 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from django.db import connection
 from django.utils import timezone
 
-from accounts.models import Account
 from accounts.services import ingest_sql
 
 MAX_PROPERTIES_BYTES = 32 * 1024
@@ -55,7 +53,9 @@ def events_ingest(*, events: list[dict], received_at: dt.datetime | None = None)
     """
     now = received_at or timezone.now()
     result = IngestResult()
-    accounts = _account_pks(events)
+    accounts, stale_accounts = ingest_sql.accounts_lookup(
+        external_ids=_external_ids(events), received_at=now
+    )
     rows: dict[tuple[int, str], ingest_sql.EventRow] = {}
     latest = now + MAX_FUTURE
     for index, item in enumerate(events):
@@ -71,33 +71,21 @@ def events_ingest(*, events: list[dict], received_at: dt.datetime | None = None)
             rows[(row[0], row[1])] = row
     # Sorted by key so concurrent batches lock rows in the same order (no deadlock cycles).
     ordered = [rows[key] for key in sorted(rows)]
-    new_per_account = ingest_sql.events_write(rows=ordered, received_at=now)
+    new_per_account = ingest_sql.events_write(
+        rows=ordered, received_at=now, stale_accounts=stale_accounts
+    )
     result.accepted = sum(new_per_account.values())
     result.duplicates += len(ordered) - result.accepted
     result.account_ids = set(new_per_account)
     return result
 
 
-def _account_pks(events: list[Any]) -> dict[str, int]:
-    external_ids = {
+def _external_ids(events: list[Any]) -> set[str]:
+    return {
         item["account_id"]
         for item in events
         if isinstance(item, dict) and isinstance(item.get("account_id"), str)
     }
-    if not external_ids:
-        return {}
-    if connection.vendor == "postgresql":
-        # One array parameter: the ORM's IN (%s, ... x1000) costs more than the lookup itself.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT external_id, id FROM {connection.ops.quote_name(Account._meta.db_table)}"
-                " WHERE external_id = ANY(%s)",
-                [list(external_ids)],
-            )
-            return dict(cursor.fetchall())
-    return dict(
-        Account.objects.filter(external_id__in=external_ids).values_list("external_id", "pk")
-    )
 
 
 def _event_row(
@@ -213,9 +201,9 @@ def _parse_value(value: Any) -> tuple[float | None, str | None]:
     return number, None
 
 
-def _serialise_properties(value: Any) -> tuple[str | None, str | None]:
+def _serialise_properties(value: Any) -> tuple[bytes | None, str | None]:
     if value is None:
-        return "{}", None
+        return b"{}", None
     if not isinstance(value, dict):
         return None, "Must be an object."
     try:
@@ -226,4 +214,4 @@ def _serialise_properties(value: Any) -> tuple[str | None, str | None]:
         return None, f"Must be at most {MAX_PROPERTIES_BYTES // 1024} KB when serialised."
     if b"\\u0000" in data and _JSON_NUL.search(data):
         return None, "Must not contain NUL characters."
-    return data.decode(), None
+    return data, None
