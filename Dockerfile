@@ -4,10 +4,7 @@
 FROM node:20-slim AS assets
 WORKDIR /build
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund \
-    && mkdir vendor \
-    && cp node_modules/htmx.org/dist/htmx.min.js node_modules/chart.js/dist/chart.umd.min.js \
-        node_modules/chart.js/dist/chart.umd.min.js.map vendor/
+RUN npm ci --no-audit --no-fund && npm run --silent vendor
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -26,7 +23,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
     && rm /tmp/requirements.txt
 
 COPY . .
-COPY --from=assets /build/vendor/ static/vendor/
+COPY --from=assets /build/static/vendor/ static/vendor/
 # collectstatic only reads settings; the build has no database and no secrets.
 RUN DEBUG=0 SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
     && useradd --create-home --uid 10001 csp

@@ -27,7 +27,7 @@ help:
 	@echo "make test   set up and run the test suite on SQLite, then on PostgreSQL + Redis"
 	@echo "make stop-services   stop the throwaway PostgreSQL and Redis that make test started"
 
-setup: $(VENV)/.installed $(VENDOR)/htmx.min.js $(VENDOR)/chart.umd.min.js
+setup: $(VENV)/.installed $(VENDOR)/.copied
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,15 +42,11 @@ node_modules/.installed: package.json $(wildcard package-lock.json)
 	if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
 	touch $@
 
-# Third-party front-end code lives only in the git-ignored static/vendor/, copied from node_modules.
-$(VENDOR)/htmx.min.js: node_modules/.installed
-	mkdir -p $(VENDOR)
-	cp node_modules/htmx.org/dist/htmx.min.js $@
-
-# With its source map: the file names it, and collectstatic's manifest storage fails without it.
-$(VENDOR)/chart.umd.min.js: node_modules/.installed
-	mkdir -p $(VENDOR)
-	cp node_modules/chart.js/dist/chart.umd.min.js node_modules/chart.js/dist/chart.umd.min.js.map $(VENDOR)/
+# Third-party front-end code lives only in the git-ignored static/vendor/, copied from
+# node_modules by package.json's `vendor` script (the Dockerfile runs the same script).
+$(VENDOR)/.copied: node_modules/.installed package.json
+	npm run --silent vendor
+	touch $@
 
 migrate: setup
 	$(PY) manage.py migrate --noinput

@@ -172,6 +172,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Customer success platform: ingestion, accounts, health and churn risk.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Installed from npm into static/vendor by `make`: no page loads code from a CDN.
+    "SWAGGER_UI_DIST": "/static/vendor/swagger-ui",
+    "SWAGGER_UI_FAVICON_HREF": "/static/vendor/swagger-ui/favicon-32x32.png",
 }
 
 # Requests per minute per API token (fixed window, shared through the cache).
