@@ -6,9 +6,9 @@ def test_api_docs_render_from_csps_own_static_files(logged_in_page, live_server)
     outside = []
     page.on(
         "request",
-        lambda request: outside.append(request.url)
-        if not request.url.startswith(live_server.url)
-        else None,
+        lambda request: (
+            outside.append(request.url) if not request.url.startswith(live_server.url) else None
+        ),
     )
 
     page.goto(f"{live_server.url}/api/docs/")

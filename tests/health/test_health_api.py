@@ -151,7 +151,9 @@ def test_account_list_and_detail_show_health_and_sort_by_risk_with_empty_values_
     assert detail["grade"] in {"green", "yellow", "red"}
 
 
-def test_a_sentiment_override_shows_in_the_score_at_once(account, django_capture_on_commit_callbacks):
+def test_a_sentiment_override_shows_in_the_score_at_once(
+    account, django_capture_on_commit_callbacks
+):
     client = APIClient()
     client.force_login(account.owner)
     expires = (timezone.now().date() + dt.timedelta(days=30)).isoformat()
