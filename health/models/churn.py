@@ -45,7 +45,11 @@ class ChurnPrediction(models.Model):
     """An account's churn risk as of a date, with its top drivers in words; a recompute of the
     same date replaces it."""
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="churn_predictions")
+    # Served by the (account, as_of) unique index; a separate FK index would cost every
+    # recompute one more write per account.
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="churn_predictions", db_index=False
+    )
     as_of = models.DateField()
     probability = models.FloatField()
     model = models.ForeignKey(ChurnModel, on_delete=models.CASCADE, related_name="predictions")

@@ -136,13 +136,17 @@ class HealthScore(models.Model):
     """The daily snapshot: one row per account per as-of date, explaining itself measure by
     measure ([{name, label, raw_value, points, weight, base_weight, contribution, missing}])."""
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="health_scores")
+    # No separate FK indexes: (account, as_of) is unique and leads with account, and versions
+    # are never deleted (PROTECT); each index costs every daily recompute one write per account.
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="health_scores", db_index=False
+    )
     as_of = models.DateField()
     score = models.FloatField(null=True, blank=True)
     grade = models.CharField(max_length=6, choices=Grade.choices)
     measures = models.JSONField(default=list)
     scorecard_version = models.ForeignKey(
-        ScorecardVersion, on_delete=models.PROTECT, related_name="scores"
+        ScorecardVersion, on_delete=models.PROTECT, related_name="scores", db_index=False
     )
     computed_at = models.DateTimeField()
 
@@ -168,7 +172,12 @@ class AccountHealth(models.Model):
     score = models.FloatField(null=True, blank=True)
     grade = models.CharField(max_length=6, choices=Grade.choices)
     scorecard_version = models.ForeignKey(
-        ScorecardVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        ScorecardVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     churn_risk = models.FloatField(null=True, blank=True)
     churn_model_version = models.PositiveIntegerField(null=True, blank=True)
