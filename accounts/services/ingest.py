@@ -149,8 +149,11 @@ def _text_error(value: Any, max_length: int, *, required: bool) -> str | None:
         return REQUIRED if required else None
     if not isinstance(value, str):
         return "Must be a string."
-    if required and not value.strip():
-        return "Must not be blank."
+    if not value.strip():
+        if required:
+            return "Must not be blank."
+        if value:  # "" means none; spaces alone would count as a product user
+            return "Must not be only whitespace."
     if len(value) > max_length:
         return f"Must be at most {max_length} characters."
     if "\x00" in value:

@@ -161,6 +161,7 @@ def _future(hours: float) -> str:
         ({"event": "x" * 101}, "event", "Must be at most 100 characters."),
         ({"event": ["login"]}, "event", "Must be a string."),
         ({"user_id": 5}, "user_id", "Must be a string."),
+        ({"user_id": "   "}, "user_id", "Must not be only whitespace."),
         ({"user_id": "u" * 256}, "user_id", "Must be at most 255 characters."),
         ({"timestamp": ...}, "timestamp", "This field is required."),
         (
