@@ -97,12 +97,10 @@ class TokenRateThrottle(throttling.BaseThrottle):
         )
         window = int(time.time() // 60)
         key = f"csp:rate:{ident}:{window}"
-        cache.add(key, 0, timeout=120)
-        try:
+        try:  # one round trip once the window exists, the common case
             count = cache.incr(key)
-        except ValueError:
-            cache.set(key, 1, timeout=120)
-            count = 1
+        except ValueError:  # first request of the window; add() lets one concurrent caller win
+            count = 1 if cache.add(key, 1, timeout=120) else cache.incr(key)
         self._retry_after = 60 - int(time.time() % 60)
         return count <= limit
 
