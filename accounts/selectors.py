@@ -2,7 +2,7 @@ import datetime as dt
 
 from django.db.models import Count, F, Q, QuerySet, Sum
 
-from .models import Account, Contact, Subscription, UsageEvent
+from .models import Account, Contact, Subscription, TimelineEntry, UsageEvent
 from .models.customers import AccountStatus
 
 # API ordering names -> ORM expressions. Extend here (or add keys after annotating in a selector
@@ -122,3 +122,11 @@ def subscription_list(*, user, account_external_id: str = "", status: str = "") 
     if status:
         subscriptions = subscriptions.filter(status=status)
     return subscriptions.select_related("account").order_by("-start_date", "-id")
+
+
+def timeline_list(*, account: Account, kind: str = "") -> QuerySet[TimelineEntry]:
+    """What happened on an account (CSM notes, meetings, system entries), newest first."""
+    entries = TimelineEntry.objects.filter(account=account)
+    if kind:
+        entries = entries.filter(kind=kind)
+    return entries.select_related("account", "author").order_by("-occurred_at", "-id")

@@ -83,6 +83,17 @@ class HasScope(permissions.BasePermission):
         return scope == "read" or user.is_staff
 
 
+class HasScopeOrIsPerson(HasScope):
+    """For what a CSM writes on the accounts they can see (notes): tokens need the view's
+    `required_scope`; any logged-in person passes, and the view answers 404 for an account
+    Account.objects.visible_to hides from them."""
+
+    def has_permission(self, request, view) -> bool:
+        if request_token(request) is not None:
+            return super().has_permission(request, view)
+        return bool(request.user and request.user.is_authenticated)
+
+
 class TokenRateThrottle(throttling.BaseThrottle):
     """A fixed one-minute window per token (or per user), counted with one atomic cache increment;
     DRF's built-in throttle keeps a list of timestamps that grows with the rate."""

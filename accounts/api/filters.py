@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from accounts.models.customers import AccountStatus, LifecycleStage
 from accounts.models.subscriptions import SubscriptionStatus
+from accounts.models.timeline import TimelineKind
 from accounts.selectors import ACCOUNT_ORDERINGS
 
 _MOMENTS = ["iso-8601", "%Y-%m-%d"]
@@ -82,6 +83,12 @@ class ContactQuery(_Query):
 class SubscriptionQuery(_Query):
     account_id = serializers.CharField(required=False, help_text="The account's external_id.")
     status = serializers.ChoiceField(SubscriptionStatus.values, required=False)
+
+
+class TimelineQuery(_Query):
+    kind = serializers.ChoiceField(
+        TimelineKind.values, required=False, help_text="Only entries of this kind."
+    )
 
 
 class NestedQuery(_Query):

@@ -14,7 +14,10 @@ from . import serializers as s
 from .auth import HasScope, TokenRateThrottle
 
 EXTERNAL_ID = OpenApiParameter(
-    "external_id", str, OpenApiParameter.PATH, description="The account's external_id."
+    "external_id",
+    str,
+    OpenApiParameter.PATH,
+    description="The account's external_id; it may contain '/' (as is or encoded as %2F).",
 )
 _NOT_FOUND = {404: OpenApiResponse(s.ErrorSerializer, description="Unknown or not visible.")}
 _BAD_QUERY = {400: OpenApiResponse(s.ErrorSerializer, description="Invalid query parameter.")}
@@ -26,7 +29,7 @@ class _ReadView(generics.GenericAPIView):
     throttle_classes = [TokenRateThrottle]
 
 
-def _account_or_404(request: Request, external_id: str) -> Account:
+def account_or_404(request: Request, external_id: str) -> Account:
     account = selectors.account_get(user=request.user, external_id=external_id)
     if account is None:
         raise NotFound(f"No account with external_id '{external_id}' is visible to you.")
@@ -49,7 +52,7 @@ class AccountDetail(_ReadView, generics.RetrieveAPIView):
     serializer_class = s.AccountSerializer
 
     def get_object(self) -> Account:
-        return _account_or_404(self.request, self.kwargs["external_id"])
+        return account_or_404(self.request, self.kwargs["external_id"])
 
 
 @extend_schema(
@@ -61,7 +64,7 @@ class AccountEvents(_ReadView, generics.ListAPIView):
 
     def get_queryset(self):
         query = filters.EventQuery.parse(self.request.query_params)
-        account = _account_or_404(self.request, self.kwargs["external_id"])
+        account = account_or_404(self.request, self.kwargs["external_id"])
         return selectors.account_events(account=account, **query)
 
 
@@ -74,7 +77,7 @@ class AccountContacts(_ReadView, generics.ListAPIView):
 
     def get_queryset(self):
         filters.NestedQuery.parse(self.request.query_params)
-        account = _account_or_404(self.request, self.kwargs["external_id"])
+        account = account_or_404(self.request, self.kwargs["external_id"])
         return selectors.contact_list(
             user=self.request.user, account_external_id=account.external_id
         )
@@ -89,10 +92,23 @@ class AccountSubscriptions(_ReadView, generics.ListAPIView):
 
     def get_queryset(self):
         filters.NestedQuery.parse(self.request.query_params)
-        account = _account_or_404(self.request, self.kwargs["external_id"])
+        account = account_or_404(self.request, self.kwargs["external_id"])
         return selectors.subscription_list(
             user=self.request.user, account_external_id=account.external_id
         )
+
+
+@extend_schema(
+    parameters=[EXTERNAL_ID, filters.TimelineQuery],
+    responses={200: s.TimelineEntrySerializer, **_BAD_QUERY, **_NOT_FOUND},
+)
+class AccountTimeline(_ReadView, generics.ListAPIView):
+    serializer_class = s.TimelineEntrySerializer
+
+    def get_queryset(self):
+        query = filters.TimelineQuery.parse(self.request.query_params)
+        account = account_or_404(self.request, self.kwargs["external_id"])
+        return selectors.timeline_list(account=account, **query)
 
 
 @extend_schema(

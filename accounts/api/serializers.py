@@ -5,10 +5,11 @@ serializers below exist so that the OpenAPI schema describes what to send."""
 from django.utils import timezone
 from rest_framework import serializers
 
-from accounts.models import Account, Contact, Subscription, UsageEvent
+from accounts.models import Account, Contact, Subscription, TimelineEntry, UsageEvent
 from accounts.models.customers import ContactRole, LifecycleStage
 from accounts.models.subscriptions import SubscriptionStatus
 from accounts.models.surveys import SurveyKind
+from accounts.services.notes import NOTE_BODY_MAX_LENGTH, NOTE_TITLE_MAX_LENGTH
 
 # Reads ----------------------------------------------------------------------------------------
 
@@ -119,6 +120,55 @@ class UsageEventSerializer(serializers.ModelSerializer):
             "received_at",
         ]
         read_only_fields = fields
+
+
+class TimelineEntrySerializer(serializers.ModelSerializer):
+    account_id = serializers.CharField(source="account.external_id", read_only=True)
+    author = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, help_text="Empty for integrations and the system."
+    )
+
+    class Meta:
+        model = TimelineEntry
+        fields = [
+            "id",
+            "account_id",
+            "kind",
+            "title",
+            "body",
+            "author",
+            "occurred_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+# Notes ------------------------------------------------------------------------------------
+
+
+class NoteInputSerializer(serializers.Serializer):
+    """A CSM note: a body that is not blank, an optional title, and when it happened."""
+
+    # Types and lengths here document the input; accounts.services.notes.note_add has the say.
+    body = serializers.CharField(max_length=NOTE_BODY_MAX_LENGTH, allow_blank=True)
+    title = serializers.CharField(
+        max_length=NOTE_TITLE_MAX_LENGTH, required=False, allow_blank=True
+    )
+    occurred_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="When it happened (ISO 8601); default now; at most an hour ahead.",
+    )
+
+    def to_internal_value(self, data):
+        # A misspelt or unsupported key ("kind", "text") would otherwise be dropped without a word.
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: [f"Unknown field. Known: {', '.join(self.fields)}."] for name in unknown}
+                )
+        return super().to_internal_value(data)
 
 
 # Bulk writes (documentation of the input; see the module docstring) -----------------------
