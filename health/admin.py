@@ -1,16 +1,22 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html_join
 
 from .models import (
     AccountHealth,
+    ChurnModel,
+    ChurnPrediction,
     HealthScore,
+    Job,
+    JobChunk,
     Scorecard,
     ScorecardMeasure,
     ScorecardVersion,
     SentimentOverride,
 )
 from .scoring.definition import measure_errors
+from .services.churn import prediction_drivers
 from .services.scores import (
     scorecard_publish,
     sentiment_override_add,
@@ -117,48 +123,105 @@ class ScorecardAdmin(admin.ModelAdmin):
         messages.info(request, f"Scores now use {version}. Older scores keep their version.")
 
 
-@admin.register(ScorecardVersion)
-class ScorecardVersionAdmin(admin.ModelAdmin):
-    list_display = ["scorecard", "number", "created_by", "created_at"]
-    list_filter = ["scorecard"]
-    readonly_fields = ["scorecard", "number", "definition", "created_by", "created_at"]
+class ComputedAdmin(admin.ModelAdmin):
+    """Rows that CSP computes: staff look, and may delete, but never type numbers in."""
 
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ScorecardVersion)
+class ScorecardVersionAdmin(ComputedAdmin):
+    list_display = ["scorecard", "number", "created_by", "created_at"]
+    list_filter = ["scorecard"]
+    readonly_fields = ["scorecard", "number", "definition", "created_by", "created_at"]
 
     def has_delete_permission(self, request, obj=None):
         return False
 
 
 @admin.register(HealthScore)
-class HealthScoreAdmin(admin.ModelAdmin):
+class HealthScoreAdmin(ComputedAdmin):
     list_display = ["account", "as_of", "score", "grade", "scorecard_version", "computed_at"]
     list_filter = ["grade", "as_of"]
     search_fields = ["account__name", "account__external_id"]
     raw_id_fields = ["account"]
     date_hierarchy = "as_of"
+    exclude = ["parts"]
+    readonly_fields = ["measures_explained"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    @admin.display(description="Measures")
+    def measures_explained(self, obj: HealthScore) -> str:
+        return format_html_join(
+            "\n",
+            "<p>{}: raw {}, {} points × {}% = {}{}</p>",
+            (
+                (
+                    m["label"],
+                    m["raw_value"],
+                    m["points"],
+                    m["weight"],
+                    m["contribution"],
+                    " (missing: weight given to the others)" if m["missing"] else "",
+                )
+                for m in obj.measures
+            ),
+        )
 
 
 @admin.register(AccountHealth)
-class AccountHealthAdmin(admin.ModelAdmin):
+class AccountHealthAdmin(ComputedAdmin):
     list_display = ["account", "as_of", "score", "grade", "churn_risk", "churn_model_version"]
     list_filter = ["grade"]
     search_fields = ["account__name", "account__external_id"]
 
-    def has_add_permission(self, request):
+
+@admin.register(ChurnModel)
+class ChurnModelAdmin(ComputedAdmin):
+    list_display = ["version", "as_of", "status", "algorithm", "horizon_days", "churn_count"]
+    list_filter = ["status", "algorithm"]
+    exclude = ["artifact"]
+
+
+@admin.register(ChurnPrediction)
+class ChurnPredictionAdmin(ComputedAdmin):
+    list_display = ["account", "as_of", "probability", "model", "computed_at"]
+    search_fields = ["account__name", "account__external_id"]
+    raw_id_fields = ["account"]
+    date_hierarchy = "as_of"
+    exclude = ["inputs"]
+    readonly_fields = ["drivers"]
+
+    @admin.display(description="Top drivers")
+    def drivers(self, obj: ChurnPrediction) -> str:
+        return format_html_join("\n", "<p>{}</p>", ((d["text"],) for d in prediction_drivers(obj)))
+
+
+class JobChunkInline(admin.TabularInline):
+    model = JobChunk
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Job)
+class JobAdmin(ComputedAdmin):
+    list_display = ["id", "kind", "status", "chunks_total", "created_at", "finished_at"]
+    list_filter = ["kind", "status"]
+    inlines = [JobChunkInline]
+
+
+@admin.register(JobChunk)
+class JobChunkAdmin(ComputedAdmin):
+    list_display = ["job", "index", "accounts", "health_scores", "churn_predictions"]
 
 
 class SentimentOverrideForm(forms.ModelForm):

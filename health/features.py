@@ -19,6 +19,7 @@ from health.churn.dataset import days_to_renewal
 
 __all__ = [
     "FEATURE_COLUMNS",
+    "BASELINE_COLUMN",
     "account_feature_frame",
     "account_rows_filter",
     "paying_account_ids",
@@ -26,6 +27,9 @@ __all__ = [
 ]
 
 WINDOW_DAYS = 30
+# The churn model's "usage against the account's usual": events in the 90 days before the last 30.
+BASELINE_DAYS = 90
+BASELINE_COLUMN = "events_baseline_90"
 NPS_DAYS = 180
 # A young account's empty "previous 30 days" says nothing about its trend.
 TREND_MIN_TENURE_DAYS = 60
@@ -75,30 +79,36 @@ def paying_account_ids(*, as_of: dt.date) -> list[int]:
 
 
 def account_feature_frame(
-    *, as_of: dt.date, account_ids: Sequence[int] | None = None
+    *, as_of: dt.date, account_ids: Sequence[int] | None = None, usage_baseline: bool = False
 ) -> pd.DataFrame:
     """One row per account paying at as_of (indexed by account_id) with the columns in
-    FEATURE_COLUMNS plus `attr_<key>` for every custom attribute (numeric as float, others str)."""
+    FEATURE_COLUMNS plus `attr_<key>` for every custom attribute (numeric as float, others str).
+    With `usage_baseline`, also BASELINE_COLUMN (events in the 90 days before the last 30, for
+    the churn model), read in the same pass over the rollup as the other usage columns."""
     if account_ids is not None:
         ids = sorted(set(account_ids))
         if len(ids) > MAX_IDS_PER_QUERY:
             parts = [
-                account_feature_frame(as_of=as_of, account_ids=ids[i : i + MAX_IDS_PER_QUERY])
+                account_feature_frame(
+                    as_of=as_of,
+                    account_ids=ids[i : i + MAX_IDS_PER_QUERY],
+                    usage_baseline=usage_baseline,
+                )
                 for i in range(0, len(ids), MAX_IDS_PER_QUERY)
             ]
             return pd.concat(parts).sort_index()
         if not ids:
-            return _empty_frame()
+            return _empty_frame(usage_baseline)
     else:
         ids = None
     frame = _subscription_features(as_of, ids)
     if frame.empty:
-        return _empty_frame()
+        return _empty_frame(usage_baseline)
     ids = frame.index.tolist()
-    frame = frame.join(_usage_features(as_of, ids), how="left")
+    frame = frame.join(_usage_features(as_of, ids, usage_baseline), how="left")
     frame = frame.join(_active_users(as_of, ids), how="left")
     frame = frame.join(_nps_features(as_of, ids), how="left")
-    frame = _derive(frame, as_of, ids)
+    frame = _derive(frame, as_of, usage_baseline)
     frame = frame.join(_account_columns(ids), how="left")
     return frame.sort_index()
 
@@ -115,8 +125,9 @@ def account_rows_filter(ids: list[int] | None, field: str = "account_id") -> Q:
     return Q(**{f"{field}__in": ids})
 
 
-def _empty_frame() -> pd.DataFrame:
-    frame = pd.DataFrame({c: pd.Series(dtype=float) for c in NUMERIC_COLUMNS})
+def _empty_frame(usage_baseline: bool = False) -> pd.DataFrame:
+    numeric = [*NUMERIC_COLUMNS, BASELINE_COLUMN] if usage_baseline else NUMERIC_COLUMNS
+    frame = pd.DataFrame({c: pd.Series(dtype=float) for c in numeric})
     frame["segment"] = pd.Series(dtype=object)
     frame["industry"] = pd.Series(dtype=object)
     frame.index = pd.Index([], dtype="int64", name="account_id")
@@ -167,33 +178,43 @@ def _subscription_features(as_of: dt.date, ids: list[int] | None) -> pd.DataFram
     return frame
 
 
-def _usage_features(as_of: dt.date, ids: list[int]) -> pd.DataFrame:
-    """Active days, events and breadth in the last 30 days and the 30 before, from the rollup."""
+def _usage_features(as_of: dt.date, ids: list[int], usage_baseline: bool) -> pd.DataFrame:
+    """Active days, events and breadth in the last 30 days and the 30 before, from the rollup
+    (and with `usage_baseline` the events of the 90 days before the last 30, in the same pass)."""
     start_30 = as_of - dt.timedelta(days=WINDOW_DAYS - 1)
     start_60 = as_of - dt.timedelta(days=2 * WINDOW_DAYS - 1)
+    baseline_end = as_of - dt.timedelta(days=WINDOW_DAYS)
+    baseline_start = baseline_end - dt.timedelta(days=BASELINE_DAYS - 1)
     in_30 = Q(day__gte=start_30)
+    in_prev_30 = Q(day__gte=start_60, day__lt=start_30)
+    aggregates = {
+        "active_days_30": Count("day", distinct=True, filter=in_30),
+        "breadth_30": Count("event_name", distinct=True, filter=in_30),
+        "events_30": Sum("event_count", filter=in_30, default=0),
+        "events_prev_30": Sum("event_count", filter=in_prev_30, default=0),
+        "last_day": Max("day"),
+    }
+    window_start = start_60
+    if usage_baseline:
+        aggregates[BASELINE_COLUMN] = Sum(
+            "event_count", filter=Q(day__gte=baseline_start, day__lte=baseline_end), default=0
+        )
+        window_start = min(start_60, baseline_start)
+    columns = list(aggregates)
     rows = (
-        DailyUsage.objects.filter(account_rows_filter(ids), day__gte=start_60, day__lte=as_of)
+        DailyUsage.objects.filter(account_rows_filter(ids), day__gte=window_start, day__lte=as_of)
         .values("account_id")
         .order_by()
-        .annotate(
-            active_days_30=Count("day", distinct=True, filter=in_30),
-            breadth_30=Count("event_name", distinct=True, filter=in_30),
-            events_30=Sum("event_count", filter=in_30, default=0),
-            events_prev_30=Sum("event_count", filter=~in_30, default=0),
-            last_day=Max("day"),
-        )
-        .values_list(
-            "account_id", "active_days_30", "breadth_30", "events_30", "events_prev_30", "last_day"
-        )
+        .annotate(**aggregates)
+        .values_list("account_id", *columns)
     )
-    columns = ["active_days_30", "breadth_30", "events_30", "events_prev_30", "last_day"]
     frame = _frame(rows, columns)
-    # Accounts quiet for 60 days: find their last active day with one more query, only for them.
+    # Accounts quiet for the whole window: find their last active day with one more query, only
+    # for them.
     quiet = sorted(set(ids) - set(frame.index))
     if quiet:
         older = (
-            DailyUsage.objects.filter(account_rows_filter(quiet), day__lt=start_60)
+            DailyUsage.objects.filter(account_rows_filter(quiet), day__lt=window_start)
             .values("account_id")
             .order_by()
             .annotate(last_day=Max("day"))
@@ -251,9 +272,10 @@ def _frame(rows, columns: list[str]) -> pd.DataFrame:
     return frame.set_index("account_id")
 
 
-def _derive(frame: pd.DataFrame, as_of: dt.date, ids: list[int]) -> pd.DataFrame:
+def _derive(frame: pd.DataFrame, as_of: dt.date, usage_baseline: bool) -> pd.DataFrame:
     """Counts default to 0 (no usage is a fact); ratios without a denominator stay NaN."""
-    for column in ["active_days_30", "breadth_30", "events_30", "events_prev_30"]:
+    counts = ["active_days_30", "breadth_30", "events_30", "events_prev_30"]
+    for column in [*counts, BASELINE_COLUMN] if usage_baseline else counts:
         frame[column] = frame[column].astype(float).fillna(0.0)
     frame["active_users_30"] = frame["active_users_30"].astype(float).fillna(0.0)
     frame["nps_responses_180"] = frame["nps_responses_180"].astype(float).fillna(0.0)
@@ -270,7 +292,7 @@ def _derive(frame: pd.DataFrame, as_of: dt.date, ids: list[int]) -> pd.DataFrame
     frame["days_since_last_activity"] = last_day.map(
         lambda d: float((as_of - d).days), na_action="ignore"
     ).astype(float)
-    return frame[NUMERIC_COLUMNS]
+    return frame[[*NUMERIC_COLUMNS, BASELINE_COLUMN] if usage_baseline else NUMERIC_COLUMNS]
 
 
 def _account_columns(ids: list[int]) -> pd.DataFrame:

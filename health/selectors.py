@@ -57,6 +57,7 @@ def health_changes(*, account: Account, from_date: dt.date, to_date: dt.date) ->
 def health_changes_since_previous(*, account: Account, snapshot: HealthScore) -> dict | None:
     previous = (
         HealthScore.objects.filter(account=account, as_of__lt=snapshot.as_of)
+        .select_related("scorecard_version")
         .order_by("-as_of")
         .first()
     )

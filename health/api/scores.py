@@ -16,6 +16,7 @@ from accounts.api.auth import HasScope, TokenRateThrottle, request_token
 from accounts.models import Account
 from accounts.selectors import account_get
 from health import selectors
+from health.services.churn import prediction_drivers
 from health.services.recompute import health_recompute
 from health.services.scores import sentiment_override_add
 
@@ -65,7 +66,7 @@ def _churn(account: Account) -> dict:
             "churn_model_version": prediction.model.version,
             "churn_risk_as_of": prediction.as_of.isoformat(),
             "churn_risk_reason": None,
-            "drivers": prediction.drivers,
+            "drivers": prediction_drivers(prediction),
         }
     return {
         "churn_risk": None,
@@ -213,10 +214,10 @@ class AccountSentimentView(APIView):
 
 urlpatterns = [
     path(
-        "accounts/<str:external_id>/health", AccountHealthView.as_view(), name="api-account-health"
+        "accounts/<path:external_id>/health", AccountHealthView.as_view(), name="api-account-health"
     ),
     path(
-        "accounts/<str:external_id>/sentiment",
+        "accounts/<path:external_id>/sentiment",
         AccountSentimentView.as_view(),
         name="api-account-sentiment",
     ),

@@ -42,8 +42,10 @@ class ChurnModel(models.Model):
 
 
 class ChurnPrediction(models.Model):
-    """An account's churn risk as of a date, with its top drivers in words; a recompute of the
-    same date replaces it."""
+    """An account's churn risk as of a date; a recompute of the same date replaces it. `inputs`
+    are the feature values the model scored (in the order of the model's `features`), so the
+    drivers of this number are explained when read (health.services.churn.prediction_drivers),
+    exactly as the model saw the account, without storing sentences for every account daily."""
 
     # Served by the (account, as_of) unique index; a separate FK index would cost every
     # recompute one more write per account.
@@ -53,7 +55,10 @@ class ChurnPrediction(models.Model):
     as_of = models.DateField()
     probability = models.FloatField()
     model = models.ForeignKey(ChurnModel, on_delete=models.CASCADE, related_name="predictions")
-    drivers = models.JSONField(default=list)
+    inputs = models.JSONField(
+        default=list,
+        help_text="The feature values the model scored, in the model's feature order",
+    )
     computed_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Q
 
 from accounts.models import Account
+from health.scoring.engine import measures_render
 
 __all__ = [
     "AccountHealth",
@@ -134,7 +135,9 @@ class ScorecardVersion(models.Model):
 
 class HealthScore(models.Model):
     """The daily snapshot: one row per account per as-of date, explaining itself measure by
-    measure ([{name, label, raw_value, points, weight, base_weight, contribution, missing}])."""
+    measure. `parts` holds each measure's numbers compactly (see ScoredFrame.parts); `measures`
+    spells them out with names and labels from the scorecard version the score was computed
+    with. Compact because every daily recompute writes one snapshot per paying account."""
 
     # No separate FK indexes: (account, as_of) is unique and leads with account, and versions
     # are never deleted (PROTECT); each index costs every daily recompute one write per account.
@@ -144,7 +147,9 @@ class HealthScore(models.Model):
     as_of = models.DateField()
     score = models.FloatField(null=True, blank=True)
     grade = models.CharField(max_length=6, choices=Grade.choices)
-    measures = models.JSONField(default=list)
+    parts = models.JSONField(
+        default=list, help_text="Per measure: [raw value, points, weight, contribution]"
+    )
     scorecard_version = models.ForeignKey(
         ScorecardVersion, on_delete=models.PROTECT, related_name="scores", db_index=False
     )
@@ -159,6 +164,11 @@ class HealthScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} {self.as_of}: {self.score} ({self.grade})"
+
+    @property
+    def measures(self) -> list[dict]:
+        """[{name, label, raw_value, points, weight, base_weight, contribution, missing}]"""
+        return measures_render(self.scorecard_version.definition, self.parts)
 
 
 class AccountHealth(models.Model):

@@ -7,7 +7,6 @@ sum of the rounded contributions, so the parts always add up to the score. If no
 the account gets no score (NaN, grade "none") rather than an invented number.
 """
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +14,14 @@ import pandas as pd
 
 from .definition import SENTIMENT_MEASURE, grade_for, sentiment_grade_points
 
-__all__ = ["ScoredFrame", "measure_points", "score_frame", "sentiment_points"]
+__all__ = [
+    "ScoredFrame",
+    "measure_names",
+    "measure_points",
+    "measures_render",
+    "score_frame",
+    "sentiment_points",
+]
 
 SENTIMENT_LABEL = "CSM sentiment"
 
@@ -33,37 +39,60 @@ class ScoredFrame:
     base_weights: dict
     labels: dict
 
-    def measures_by_account(self) -> dict[int, list[dict]]:
-        """The per-account explanation stored with each snapshot."""
-        names = list(self.points.columns)
-        raw, points = self.raw.to_numpy(dtype=object), self.points.to_numpy()
-        weights, contributions = self.weights.to_numpy(), self.contributions.to_numpy()
-        missing = self.missing.to_numpy()
-        result = {}
-        for i, account_id in enumerate(self.points.index.tolist()):
-            result[account_id] = [
-                {
-                    "name": name,
-                    "label": self.labels[name],
-                    "raw_value": _json_value(raw[i, j]),
-                    "points": None if missing[i, j] else round(float(points[i, j]), 2),
-                    "weight": round(float(weights[i, j]), 2),
-                    "base_weight": self.base_weights[name],
-                    "contribution": round(float(contributions[i, j]), 2),
-                    "missing": bool(missing[i, j]),
-                }
-                for j, name in enumerate(names)
-            ]
-        return result
+    def parts(self) -> list[list[list]]:
+        """Per account (in index order), per measure (definition order, sentiment last):
+        [raw value, points, effective weight, contribution], None where there is no value. This
+        compact form is what a snapshot stores; measures_render adds names, labels and base
+        weights back from the scorecard version. Built with array operations, not per account."""
+        points = self.points.to_numpy(dtype=float)
+        numeric_raw = self.raw.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+        stacked = np.stack(
+            [
+                np.round(numeric_raw, 4),
+                np.round(points, 2),
+                np.round(self.weights.to_numpy(dtype=float), 2),
+                np.round(self.contributions.to_numpy(dtype=float), 2),
+            ],
+            axis=2,
+        ).astype(object)
+        stacked[np.isnan(stacked.astype(float))] = None
+        rows = stacked.tolist()
+        # Text raw values (a sentiment grade) are few: patched in after the numeric pass.
+        text = self.raw.map(lambda v: isinstance(v, str)).to_numpy()
+        raw = self.raw.to_numpy(dtype=object)
+        for i, j in zip(*np.nonzero(text), strict=True):
+            rows[i][j][0] = raw[i, j]
+        return rows
 
 
-def _json_value(value):
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    value = float(value)
-    return None if math.isnan(value) else round(value, 4)
+RAW, POINTS, WEIGHT, CONTRIBUTION = range(4)
+
+
+def measure_names(definition: dict) -> list[tuple[str, str, float]]:
+    """(name, label, base weight) of a definition's measures in scoring order, sentiment last."""
+    names = [
+        (m["name"], m.get("label") or m["name"], float(m["weight"])) for m in definition["measures"]
+    ]
+    names.append((SENTIMENT_MEASURE, SENTIMENT_LABEL, float(definition.get("sentiment_weight", 0))))
+    return names
+
+
+def measures_render(definition: dict, parts: list[list]) -> list[dict]:
+    """A snapshot's measures explained: name, label, raw value, points, effective and base
+    weight, contribution, and whether it was missing (its weight then went to the others)."""
+    return [
+        {
+            "name": name,
+            "label": label,
+            "raw_value": part[RAW],
+            "points": part[POINTS],
+            "weight": part[WEIGHT],
+            "base_weight": base_weight,
+            "contribution": part[CONTRIBUTION],
+            "missing": part[POINTS] is None,
+        }
+        for (name, label, base_weight), part in zip(measure_names(definition), parts, strict=True)
+    ]
 
 
 def measure_points(values: pd.Series, measure: dict) -> pd.Series:

@@ -8,22 +8,23 @@ and writes results in bulk.
 import datetime as dt
 import io
 import logging
+from dataclasses import dataclass
 
 import joblib
 import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Min, Sum
+from django.db.models import Max, Min
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from accounts.models import DailyUsage, Subscription
 from health.churn import backtest as metrics
 from health.churn import dataset
-from health.churn.drivers import risk_and_drivers
+from health.churn.drivers import explain
 from health.churn.models import ChurnPredictor, select_and_fit
-from health.features import account_feature_frame, account_rows_filter
+from health.features import BASELINE_COLUMN, account_feature_frame
 from health.models import AccountHealth, ChurnModel, ChurnPrediction, HealthScore
 from health.models.churn import ChurnModelStatus
 from health.services.bulk import rows_update, rows_upsert
@@ -215,26 +216,51 @@ def _first_red(account_ids: list[int], cutoff: dt.date, as_of: dt.date) -> pd.Se
     return pd.Series({k: pd.Timestamp(v) for k, v in data.items()}, dtype="datetime64[ns]")
 
 
+@dataclass
+class ChurnScores:
+    """What a chunk's churn scoring wrote, for the current-health row."""
+
+    model: ChurnModel
+    account_ids: list[int]
+    risk: list[float]
+    gone: list[int]
+
+
 def churn_risk_score(
     *, as_of: dt.date, account_ids: list[int], frame: pd.DataFrame | None = None
 ) -> int:
     """Score these accounts with the latest trained model usable at as_of; store predictions
-    (replacing that date's) and the current churn risk on AccountHealth. `frame` is their
-    account_feature_frame when the caller already built it (a recompute chunk shares it with
-    health scoring). Without a usable model nothing is written and 0 is returned."""
+    (replacing that date's) and the current churn risk on AccountHealth. Without a usable model
+    nothing is written and 0 is returned."""
+    scores = churn_risk_compute(as_of=as_of, account_ids=account_ids, frame=frame)
+    if scores is None:
+        return 0
+    _account_health_update(as_of=as_of, scores=scores)
+    return len(scores.account_ids)
+
+
+def churn_risk_compute(
+    *, as_of: dt.date, account_ids: list[int], frame: pd.DataFrame | None = None
+) -> ChurnScores | None:
+    """The predictions part of churn_risk_score, leaving AccountHealth to the caller (a
+    recompute chunk writes it once, with the health score). `frame` is the accounts'
+    account_feature_frame(usage_baseline=True) when the caller already built it. None without
+    a usable model."""
     model = usable_model(as_of=as_of)
     if model is None or not account_ids:
-        return 0
+        return None
     predictor = _artifact_load(model)
     if predictor is None:
-        return 0
+        return None
     ids = sorted({int(a) for a in account_ids})
     if frame is None:
         frame = churn_feature_frame(as_of=as_of, account_ids=ids)
+    elif BASELINE_COLUMN not in frame:
+        raise ValueError("churn risk needs account_feature_frame(..., usage_baseline=True)")
     else:
-        frame = _with_usage_baseline(as_of, frame.loc[frame.index.isin(ids)])
+        frame = _with_usage_baseline(frame.loc[frame.index.isin(ids)])
     scored = [int(a) for a in frame.index]
-    risk, drivers = risk_and_drivers(predictor, frame) if scored else ([], [])
+    risk = predictor.predict(frame) if scored else []
     risk = np.clip(np.asarray(risk, dtype=float), 0.0, 1.0).tolist()
     with transaction.atomic():
         gone = sorted(set(ids) - set(scored))
@@ -248,14 +274,31 @@ def churn_risk_score(
                 "as_of": [as_of] * count,
                 "probability": risk,
                 "model": [model.pk] * count,
-                "drivers": drivers,
+                "inputs": model_inputs(predictor, frame),
                 "computed_at": [timezone.now()] * count,
             },
             unique=["account", "as_of"],
-            update=["probability", "model", "drivers", "computed_at"],
+            update=["probability", "model", "inputs", "computed_at"],
         )
-        _account_health_update(as_of=as_of, scored=scored, risk=risk, gone=gone, model=model)
-    return len(scored)
+    return ChurnScores(model=model, account_ids=scored, risk=risk, gone=gone)
+
+
+def model_inputs(predictor: ChurnPredictor, frame: pd.DataFrame) -> list[list]:
+    """Per row, the values of the model's features (None where there is none)."""
+    values = frame.reindex(columns=predictor.encoder.features).astype(object)
+    return values.where(values.notna(), None).to_numpy().tolist()
+
+
+def prediction_drivers(prediction: ChurnPrediction, *, top: int = 5) -> list[dict]:
+    """The features that raise or lower this prediction's risk most, in words, from the inputs
+    the model scored. Empty when there are none or the model can no longer be loaded."""
+    if not prediction.inputs:
+        return []
+    predictor = _artifact_load(prediction.model)
+    if predictor is None or len(prediction.inputs) != len(predictor.encoder.features):
+        return []
+    row = pd.DataFrame([prediction.inputs], columns=predictor.encoder.features)
+    return explain(predictor, row, top=top)[0]
 
 
 def usable_model(*, as_of: dt.date) -> ChurnModel | None:
@@ -268,9 +311,7 @@ def usable_model(*, as_of: dt.date) -> ChurnModel | None:
     )
 
 
-def _account_health_update(
-    *, as_of: dt.date, scored: list[int], risk: list[float], gone: list[int], model: ChurnModel
-) -> None:
+def _account_health_update(*, as_of: dt.date, scores: ChurnScores) -> None:
     """Existing AccountHealth rows only (the scoring service creates them); like the health score
     it only moves forward, so a backfill never replaces a newer current value. One UPDATE for the
     chunk (bulk_update's CASE WHEN per row took about 1 s per 1,000 accounts)."""
@@ -278,9 +319,10 @@ def _account_health_update(
         model=AccountHealth,
         key="account",
         columns={
-            "account": [*scored, *gone],
-            "churn_risk": [*risk, *([None] * len(gone))],
-            "churn_model_version": [model.version] * len(scored) + [None] * len(gone),
+            "account": [*scores.account_ids, *scores.gone],
+            "churn_risk": [*scores.risk, *([None] * len(scores.gone))],
+            "churn_model_version": [scores.model.version] * len(scores.account_ids)
+            + [None] * len(scores.gone),
         },
         where="t.as_of <= %s",
         params=[as_of],
@@ -314,29 +356,13 @@ def _training_sample(as_of: dt.date) -> list[int] | None:
 
 def churn_feature_frame(*, as_of: dt.date, account_ids: list[int] | None) -> pd.DataFrame:
     """The shared account feature frame plus usage against the account's own usual level."""
-    return _with_usage_baseline(as_of, account_feature_frame(as_of=as_of, account_ids=account_ids))
+    frame = account_feature_frame(as_of=as_of, account_ids=account_ids, usage_baseline=True)
+    return _with_usage_baseline(frame)
 
 
-def _with_usage_baseline(as_of: dt.date, frame: pd.DataFrame) -> pd.DataFrame:
-    return dataset.with_baseline_ratios(frame, _usage_baseline(as_of, list(frame.index)))
-
-
-def _usage_baseline(as_of: dt.date, account_ids: list[int]) -> pd.DataFrame:
-    """Events per account in the 90 days before the last 30: the account's own
-    usual level, against which a slow decline shows more clearly than month over month."""
-    end = as_of - dt.timedelta(days=dataset.RECENT_DAYS)
-    start = end - dt.timedelta(days=dataset.BASELINE_DAYS - 1)
-    rows = (
-        DailyUsage.objects.filter(
-            account_rows_filter(sorted(account_ids)), day__gte=start, day__lte=end
-        )
-        .values("account_id")
-        .order_by()
-        .annotate(events=Sum("event_count"))
-        .values_list("account_id", "events")
-    )
-    frame = pd.DataFrame.from_records(list(rows), columns=["account_id", "events"])
-    return frame.set_index("account_id").astype(float)
+def _with_usage_baseline(frame: pd.DataFrame) -> pd.DataFrame:
+    baseline = frame[[BASELINE_COLUMN]].rename(columns={BASELINE_COLUMN: "events"})
+    return dataset.with_baseline_ratios(frame.drop(columns=BASELINE_COLUMN), baseline)
 
 
 def _dated_frame(day: dt.date, account_ids: list[int] | None) -> pd.DataFrame:

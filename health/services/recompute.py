@@ -26,7 +26,7 @@ from django.utils import timezone
 from accounts.models import Account, Subscription, SurveyResponse
 from health.features import account_feature_frame, paying_at
 from health.models import Job, JobChunk, JobKind, JobStatus, SentimentOverride
-from health.services.churn import churn_model_train, churn_risk_score
+from health.services.churn import churn_model_train, churn_risk_compute
 from health.services.scores import health_scores_compute
 
 logger = logging.getLogger(__name__)
@@ -104,10 +104,14 @@ def recompute_chunk_run(
     with transaction.atomic():
         # The steps of a recompute, in order. Later issues add here, after churn risk (which they
         # read): 3. the touch model's tier assignment, 4. playbook evaluation.
-        # One feature frame for both steps: building it is the chunk's main read.
-        frame = account_feature_frame(as_of=as_of, account_ids=ids)
-        health_scores = health_scores_compute(as_of=as_of, account_ids=ids, frame=frame)
-        churn_predictions = churn_risk_score(as_of=as_of, account_ids=ids, frame=frame)
+        # One feature frame for both steps: building it is the chunk's main read. Churn risk
+        # first, so the current-health row is written once, with the score and the risk.
+        frame = account_feature_frame(as_of=as_of, account_ids=ids, usage_baseline=True)
+        churn = churn_risk_compute(as_of=as_of, account_ids=ids, frame=frame)
+        health_scores = health_scores_compute(
+            as_of=as_of, account_ids=ids, frame=frame, churn=churn
+        )
+        churn_predictions = len(churn.account_ids) if churn else 0
         JobChunk.objects.bulk_create(
             [
                 JobChunk(

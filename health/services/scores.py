@@ -4,6 +4,7 @@ computing and storing the daily health snapshots in bulk."""
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from django.core.exceptions import ValidationError
@@ -24,6 +25,9 @@ from health.scoring.definition import definition_errors
 from health.scoring.engine import score_frame
 from health.scoring.matching import assign_scorecards
 from health.services.bulk import rows_upsert
+
+if TYPE_CHECKING:
+    from health.services.churn import ChurnScores
 
 logger = logging.getLogger(__name__)
 
@@ -167,23 +171,35 @@ def active_overrides(*, as_of: dt.date, account_ids: Sequence[int]) -> pd.DataFr
 
 
 def health_scores_compute(
-    *, as_of: dt.date, account_ids: Sequence[int], frame: pd.DataFrame | None = None
+    *,
+    as_of: dt.date,
+    account_ids: Sequence[int],
+    frame: pd.DataFrame | None = None,
+    churn: "ChurnScores | None" = None,
 ) -> int:
     """Compute and store (replacing) the snapshot of these accounts at as_of and move their
     current health forward. Accounts not paying at as_of get no snapshot for that date.
-    `frame` is their account_feature_frame when the caller already built it (a recompute chunk
-    shares one with churn risk). Returns the number of snapshots written; running it twice
-    gives the same rows."""
+    `frame` is their account_feature_frame when the caller already built it, and `churn` what
+    churn_risk_compute wrote for them: a recompute chunk shares one frame between the two and
+    writes the current row (AccountHealth) once, with both. Returns the number of snapshots
+    written; running it twice gives the same rows."""
     ids = sorted(set(account_ids))
     if frame is not None:
-        return _compute_chunk(as_of, ids, frame.loc[frame.index.isin(ids)])
+        return _compute_chunk(as_of, ids, frame.loc[frame.index.isin(ids)], churn)
+    if churn is not None:
+        raise ValueError("churn scores come with the frame they were computed on")
     written = 0
     for start in range(0, len(ids), MAX_ACCOUNTS_PER_WRITE):
         written += _compute_chunk(as_of, ids[start : start + MAX_ACCOUNTS_PER_WRITE])
     return written
 
 
-def _compute_chunk(as_of: dt.date, ids: list[int], features: pd.DataFrame | None = None) -> int:
+def _compute_chunk(
+    as_of: dt.date,
+    ids: list[int],
+    features: pd.DataFrame | None = None,
+    churn: "ChurnScores | None" = None,
+) -> int:
     if features is None:
         features = account_feature_frame(as_of=as_of, account_ids=ids)
     versions = current_scorecard_versions()
@@ -191,24 +207,25 @@ def _compute_chunk(as_of: dt.date, ids: list[int], features: pd.DataFrame | None
     if len(chosen) < len(features):
         logger.warning("%d accounts match no scorecard (no default?)", len(features) - len(chosen))
     overrides = active_overrides(as_of=as_of, account_ids=chosen.index.tolist())
-    snapshots = {"account": [], "score": [], "grade": [], "measures": [], "scorecard_version": []}
+    snapshots = {"account": [], "score": [], "grade": [], "parts": [], "scorecard_version": []}
     for position, members in chosen.groupby(chosen):
         version = versions[position]
         scored = score_frame(features.loc[members.index], version.definition, overrides)
-        explained = scored.measures_by_account()
         account_ids = scored.totals.index.tolist()
         snapshots["account"] += account_ids
         snapshots["score"] += [None if pd.isna(s) else s for s in scored.totals["score"].tolist()]
         snapshots["grade"] += scored.totals["grade"].tolist()
-        snapshots["measures"] += [explained[a] for a in account_ids]
+        snapshots["parts"] += scored.parts()
         snapshots["scorecard_version"] += [version.pk] * len(account_ids)
-    _store(as_of, ids, snapshots)
+    _store(as_of, ids, snapshots, churn)
     return len(snapshots["account"])
 
 
 @transaction.atomic
-def _store(as_of: dt.date, ids: list[int], snapshots: dict[str, list]) -> None:
-    """Snapshots given column by column (account, score, grade, measures, scorecard_version)."""
+def _store(
+    as_of: dt.date, ids: list[int], snapshots: dict[str, list], churn: "ChurnScores | None"
+) -> None:
+    """Snapshots given column by column (account, score, grade, parts, scorecard_version)."""
     scored_ids = set(snapshots["account"])
     # A re-run after the data changed (a subscription corrected) drops snapshots that no longer
     # apply, so the date's set of snapshots is exactly what this run computed.
@@ -221,28 +238,39 @@ def _store(as_of: dt.date, ids: list[int], snapshots: dict[str, list]) -> None:
         model=HealthScore,
         columns={**snapshots, "as_of": [as_of] * count, "computed_at": [now] * count},
         unique=["account", "as_of"],
-        update=["score", "grade", "measures", "scorecard_version", "computed_at"],
+        update=["score", "grade", "parts", "scorecard_version", "computed_at"],
     )
-    _account_health_update(as_of, stale, snapshots, now)
+    _account_health_update(as_of, stale, snapshots, now, churn)
 
 
 def _account_health_update(
-    as_of: dt.date, gone: list[int], snapshots: dict[str, list], now: dt.datetime
+    as_of: dt.date,
+    gone: list[int],
+    snapshots: dict[str, list],
+    now: dt.datetime,
+    churn: "ChurnScores | None",
 ) -> None:
-    """Only move forward: accounts whose current health is newer than as_of keep it."""
+    """Only move forward: accounts whose current health is newer than as_of keep it. With
+    `churn`, the churn risk is written in the same statement (else it is left as it was)."""
     if gone:
         # No longer paying (or no scorecard applies): a stale "current" value would mislead lists.
         AccountHealth.objects.filter(account_id__in=gone, as_of__lte=as_of).delete()
     count = len(snapshots["account"])
-    columns = ["account", "score", "grade", "scorecard_version"]
+    columns = {
+        **{c: snapshots[c] for c in ["account", "score", "grade", "scorecard_version"]},
+        "as_of": [as_of] * count,
+        "updated_at": [now] * count,
+    }
+    if churn is not None:
+        risk = dict(zip(churn.account_ids, churn.risk, strict=True))
+        columns["churn_risk"] = [risk.get(a) for a in snapshots["account"]]
+        columns["churn_model_version"] = [
+            churn.model.version if a in risk else None for a in snapshots["account"]
+        ]
     rows_upsert(
         model=AccountHealth,
-        columns={
-            **{c: snapshots[c] for c in columns},
-            "as_of": [as_of] * count,
-            "updated_at": [now] * count,
-        },
+        columns=columns,
         unique=["account"],
-        update=["as_of", "score", "grade", "scorecard_version", "updated_at"],
+        update=[c for c in columns if c != "account"],
         only_if="t.as_of <= excluded.as_of",
     )

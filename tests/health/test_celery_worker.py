@@ -72,7 +72,7 @@ def test_a_chunk_delivered_twice_to_the_worker_changes_nothing(book, token_clien
     before = list(
         HealthScore.objects.filter(as_of=AS_OF)
         .order_by("account_id")
-        .values("account_id", "score", "measures")
+        .values("account_id", "score", "parts")
     )
     ids = sorted(a.pk for a in book)[:3]
 
@@ -82,7 +82,7 @@ def test_a_chunk_delivered_twice_to_the_worker_changes_nothing(book, token_clien
     after = list(
         HealthScore.objects.filter(as_of=AS_OF)
         .order_by("account_id")
-        .values("account_id", "score", "measures")
+        .values("account_id", "score", "parts")
     )
     assert after == before
     assert JobChunk.objects.filter(job_id=job_id).count() == 3

@@ -6,10 +6,14 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import DailyUsage, DailyUser, Subscription
+from health.churn.drivers import explain
 from health.models import AccountHealth, ChurnModel, ChurnPrediction, Grade
 from health.services.churn import (
+    _artifact_load,
+    churn_feature_frame,
     churn_model_train,
     churn_risk_score,
+    prediction_drivers,
     training_examples,
     usable_model,
 )
@@ -72,7 +76,7 @@ def test_a_trained_model_scores_paying_accounts_with_probabilities_and_drivers(f
     predictions = ChurnPrediction.objects.filter(as_of=TODAY)
     assert {p.account_id for p in predictions} == paying
     assert all(0 < p.probability < 1 for p in predictions)
-    assert all(p.drivers and p.drivers[0]["text"] for p in predictions)
+    assert all(prediction_drivers(p) and prediction_drivers(p)[0]["text"] for p in predictions)
     health = AccountHealth.objects.get(account_id=min(paying))
     assert health.churn_model_version == model.version
     assert health.churn_risk == ChurnPrediction.objects.get(account_id=min(paying)).probability
@@ -149,3 +153,35 @@ def test_features_at_an_observation_date_ignore_everything_after_it(few_churns_n
     )
     after, _, _ = training_examples(as_of=as_of, horizon_days=90)
     pd.testing.assert_frame_equal(before, after)
+
+
+def test_drivers_read_from_stored_inputs_are_those_of_the_account_as_scored(few_churns_needed):
+    accounts = make_history(start=START, today=TODAY)
+    model = churn_model_train(as_of=TODAY, horizon_days=90)
+    assert model.status == "trained", model.message
+    ids = [a.pk for a in accounts]
+    churn_risk_score(as_of=TODAY, account_ids=ids)
+    predictor = _artifact_load(model)
+    frame = churn_feature_frame(as_of=TODAY, account_ids=ids)
+    live = dict(zip(frame.index, explain(predictor, frame), strict=True))
+    predictions = list(ChurnPrediction.objects.filter(as_of=TODAY).select_related("model"))
+    assert predictions and all(len(p.inputs) == len(model.features) for p in predictions)
+    for prediction in predictions:
+        assert prediction_drivers(prediction) == live[prediction.account_id]
+        assert prediction.probability == pytest.approx(
+            float(predictor.predict(frame.loc[[prediction.account_id]])[0])
+        )
+
+
+def test_a_prediction_without_inputs_or_loadable_model_has_no_drivers(few_churns_needed):
+    accounts = make_history(start=START, today=TODAY)
+    model = churn_model_train(as_of=TODAY, horizon_days=90)
+    churn_risk_score(as_of=TODAY, account_ids=[a.pk for a in accounts])
+    prediction = ChurnPrediction.objects.filter(as_of=TODAY).first()
+    assert prediction_drivers(prediction)
+    prediction.inputs = []
+    assert prediction_drivers(prediction) == []
+    prediction.refresh_from_db()
+    ChurnModel.objects.filter(pk=model.pk).update(artifact_signature="0" * 64)
+    prediction.model.refresh_from_db()
+    assert prediction_drivers(prediction) == []

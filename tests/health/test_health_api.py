@@ -167,3 +167,13 @@ def test_a_sentiment_override_shows_in_the_score_at_once(
     measures = client.get("/api/v1/accounts/acme/health").json()["measures"]
     sentiment = next(m for m in measures if m["name"] == "csm_sentiment")
     assert sentiment["missing"] is False and sentiment["points"] == 20
+
+
+def test_an_external_id_with_a_slash_reaches_its_health(account, token_client):
+    account.external_id = "acme/eu"
+    account.save(update_fields=["external_id"])
+    client = token_client("read")
+    for external_id in ("acme/eu", "acme%2Feu"):
+        body = client.get(url(external_id)).json()
+        assert body["account"] == "acme/eu" and body["score"] is not None
+    assert client.get(url("acme")).status_code == 404

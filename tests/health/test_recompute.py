@@ -39,7 +39,7 @@ def snapshot(as_of: dt.date) -> dict:
     return {
         row["account_id"]: row
         for row in HealthScore.objects.filter(as_of=as_of).values(
-            "account_id", "score", "grade", "measures", "scorecard_version_id"
+            "account_id", "score", "grade", "parts", "scorecard_version_id"
         )
     }
 
@@ -310,7 +310,7 @@ def test_the_incremental_recompute_matches_the_full_one_for_changed_accounts(
     after_full = snapshot(today)
     for account in (active, surveyed):
         # The changes moved these scores, so the comparison is not between untouched rows.
-        assert after_incremental[account.pk]["measures"] != before[account.pk]["measures"]
+        assert after_incremental[account.pk]["parts"] != before[account.pk]["parts"]
         assert after_incremental[account.pk] == after_full[account.pk]
 
 

@@ -120,7 +120,7 @@ def test_set_based_upsert_replaces_and_only_moves_current_health_forward(consecu
 def test_json_columns_round_trip_through_the_set_based_upsert(consecutive_accounts):
     model = ChurnModel.objects.create(version=1, as_of=AS_OF, status="trained")
     account = consecutive_accounts[0].pk
-    drivers_ = [{"feature": "mrr", "effect_pts": -1.5, "text": "MRR is 1,000 — lowers risk"}]
+    inputs = [1000.0, None, "enterprise", 0.25]
     for probability in (0.3, 0.4):
         rows_upsert(
             model=ChurnPrediction,
@@ -129,11 +129,11 @@ def test_json_columns_round_trip_through_the_set_based_upsert(consecutive_accoun
                 "as_of": [AS_OF],
                 "probability": [probability],
                 "model": [model.pk],
-                "drivers": [drivers_],
+                "inputs": [inputs],
                 "computed_at": [dt.datetime(2025, 6, 30, tzinfo=dt.UTC)],
             },
             unique=["account", "as_of"],
-            update=["probability", "model", "drivers", "computed_at"],
+            update=["probability", "model", "inputs", "computed_at"],
         )
     stored = ChurnPrediction.objects.get()
-    assert stored.probability == 0.4 and stored.drivers == drivers_
+    assert stored.probability == 0.4 and stored.inputs == inputs

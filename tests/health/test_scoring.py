@@ -8,8 +8,17 @@ import pytest
 
 from health.scoring.changes import snapshot_changes
 from health.scoring.definition import definition_errors, measure_errors
-from health.scoring.engine import measure_points, score_frame
+from health.scoring.engine import measure_points, measures_render, score_frame
 from health.scoring.matching import assign_scorecards
+
+
+def explained(scored, definition: dict) -> dict[int, list[dict]]:
+    """The measures as a snapshot shows them: stored parts rendered with the definition."""
+    rows = scored.parts()
+    return {
+        account_id: measures_render(definition, rows[i])
+        for i, account_id in enumerate(scored.totals.index.tolist())
+    }
 
 
 def definition(**overrides) -> dict:
@@ -87,7 +96,7 @@ def test_scores_are_the_hand_computed_weighted_sums():
     assert scored.totals.loc[1, "score"] == pytest.approx(72.0)
     assert scored.totals.loc[2, "score"] == pytest.approx(80.0)
     assert scored.totals["grade"].tolist() == ["green", "green"]
-    measures = scored.measures_by_account()[1]
+    measures = explained(scored, definition())[1]
     recency = next(m for m in measures if m["name"] == "recency")
     assert recency == {
         "name": "recency",
@@ -107,7 +116,7 @@ def test_scores_are_the_hand_computed_weighted_sums():
 def test_missing_measures_weight_is_redistributed_visibly():
     features = frame({1: {"active_days_30": 10, "days_since_last_activity": 6, "nps_180": np.nan}})
     scored = score_frame(features, definition())
-    by_name = {m["name"]: m for m in scored.measures_by_account()[1]}
+    by_name = {m["name"]: m for m in explained(scored, definition())[1]}
     # freq and recency share 100%: 50/80 = 62.5%, 30/80 = 37.5%
     assert by_name["freq"]["weight"] == 62.5
     assert by_name["recency"]["weight"] == 37.5
@@ -166,7 +175,7 @@ def test_sentiment_override_enters_as_its_own_measure():
     # red = middle of 0..40 = 20 points, weight 25 of 125 = 20%: 100 * 0.8 + 20 * 0.2 = 84
     assert scored.totals.loc[1, "score"] == pytest.approx(84.0)
     assert scored.totals.loc[2, "score"] == pytest.approx(100.0)
-    sentiment = scored.measures_by_account()[1][-1]
+    sentiment = explained(scored, definition())[1][-1]
     assert sentiment["label"] == "CSM sentiment"
     assert sentiment["raw_value"] == "red"
     assert sentiment["points"] == 20.0 and sentiment["weight"] == 20.0
@@ -195,7 +204,7 @@ def test_contributions_always_add_up_to_the_score():
         }
     )
     scored = score_frame(features, definition())
-    for account_id, measures in scored.measures_by_account().items():
+    for account_id, measures in explained(scored, definition()).items():
         total = sum(m["contribution"] for m in measures)
         assert total == pytest.approx(scored.totals.loc[account_id, "score"], abs=1e-9)
         assert sum(m["weight"] for m in measures) == pytest.approx(100, abs=0.05)
