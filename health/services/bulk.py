@@ -10,9 +10,20 @@ from collections.abc import Sequence
 
 import orjson
 from django.db import connection
-from django.db.models import JSONField, Model
+from django.db.models import (
+    BooleanField,
+    DecimalField,
+    FloatField,
+    IntegerField,
+    JSONField,
+    Model,
+)
 
 __all__ = ["rows_update", "rows_upsert"]
+
+# Their values print without spaces, commas, quotes or braces: array elements need no quoting
+# (IntegerField covers the big, small and positive variants).
+UNQUOTED_FIELDS = (BooleanField, DecimalField, FloatField, IntegerField)
 
 
 def rows_upsert(
@@ -98,15 +109,27 @@ def _unnest(fields) -> str:
     return f"(SELECT {values} FROM unnest({arrays}) AS u ({names}))"
 
 
-def _arrays(fields, columns) -> list[list]:
-    """One list per column for unnest; JSON values are encoded here, with orjson (drivers and
-    measures of thousands of accounts: the standard json module was a visible share)."""
-    return [
-        [None if v is None else orjson.dumps(v).decode() for v in values]
-        if isinstance(f, JSONField)
-        else list(values)
-        for f, values in zip(fields, columns, strict=True)
-    ]
+def _arrays(fields, columns) -> list[str]:
+    """One array literal ('{1,2,NULL}') per column for unnest; JSON values are encoded here,
+    with orjson. Literals, not lists: psycopg2 sends a list as ARRAY[e1, e2, ...], an
+    expression PostgreSQL parses element by element, which took half of each write; a literal
+    goes through the type's array input function in one pass."""
+    literals = []
+    for field, values in zip(fields, columns, strict=True):
+        if isinstance(field, JSONField):
+            values = (None if v is None else orjson.dumps(v).decode() for v in values)
+        target = field.target_field if field.is_relation else field
+        bare = isinstance(target, UNQUOTED_FIELDS)
+        elements = ("NULL" if v is None else (str(v) if bare else _quoted(v)) for v in values)
+        literals.append("{" + ",".join(elements) + "}")
+    return literals
+
+
+def _quoted(value) -> str:
+    text = str(value)
+    if "\\" in text or '"' in text:
+        text = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
 
 
 def _rows(fields, columns) -> list[tuple]:

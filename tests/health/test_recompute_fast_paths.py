@@ -120,7 +120,8 @@ def test_set_based_upsert_replaces_and_only_moves_current_health_forward(consecu
 def test_json_columns_round_trip_through_the_set_based_upsert(consecutive_accounts):
     model = ChurnModel.objects.create(version=1, as_of=AS_OF, status="trained")
     account = consecutive_accounts[0].pk
-    inputs = [1000.0, None, "enterprise", 0.25]
+    # Quotes, backslashes, commas and braces must survive the array literals the upsert sends.
+    inputs = [1000.0, None, 'say "hi", {x} \\ y', 0.25]
     for probability in (0.3, 0.4):
         rows_upsert(
             model=ChurnPrediction,
