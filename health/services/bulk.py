@@ -33,14 +33,19 @@ def rows_upsert(
     unique: Sequence[str],
     update: Sequence[str],
     only_if: str = "",
+    same: dict[str, object] | None = None,
 ) -> None:
-    """Insert the rows given column by column (field name -> values, all the same length);
-    on a conflict on `unique` update the `update` fields. `only_if` is an SQL condition on the
-    existing row (`t.<column>`) and the new one (`excluded.<column>`); rows failing it stay."""
-    fields = [model._meta.get_field(name) for name in columns]
-    names = [f.column for f in fields]
-    if not len(next(iter(columns.values()), ())):
+    """Insert the rows given column by column (field name -> values, all the same length) plus
+    the `same` values shared by every row (the as-of date, the time of the run); on a conflict on
+    `unique` update the `update` fields. `only_if` is an SQL condition on the existing row
+    (`t.<column>`) and the new one (`excluded.<column>`); rows failing it stay."""
+    same = same or {}
+    count = len(next(iter(columns.values()), ()))
+    if not count:
         return
+    fields = [model._meta.get_field(name) for name in columns]
+    shared = [model._meta.get_field(name) for name in same]
+    names = [f.column for f in [*fields, *shared]]
     table = model._meta.db_table
     conflict = ", ".join(_q(model._meta.get_field(n).column) for n in unique)
     assignments = ", ".join(
@@ -50,17 +55,18 @@ def rows_upsert(
     if only_if:
         tail += f" WHERE {only_if}"
     target = f"{_q(table)} AS t ({', '.join(map(_q, names))})"
+    constants = [f.get_db_prep_save(same[f.name], connection) for f in shared]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            casts = "".join(f", %s::{f.db_type(connection)}" for f in shared)
             cursor.execute(
-                f"INSERT INTO {target} SELECT * FROM {_unnest(fields)} AS v {tail}",
-                _arrays(fields, columns.values()),
+                f"INSERT INTO {target} SELECT v.*{casts} FROM {_unnest(fields)} AS v {tail}",
+                [*constants, *_arrays(fields, columns.values())],
             )
         else:
             marks = ", ".join(["%s"] * len(names))
-            cursor.executemany(
-                f"INSERT INTO {target} VALUES ({marks}) {tail}", _rows(fields, columns.values())
-            )
+            rows = [(*row, *constants) for row in _rows(fields, columns.values())]
+            cursor.executemany(f"INSERT INTO {target} VALUES ({marks}) {tail}", rows)
 
 
 def rows_update(

@@ -266,17 +266,14 @@ def churn_risk_compute(
         gone = sorted(set(ids) - set(scored))
         if gone:
             ChurnPrediction.objects.filter(account_id__in=gone, as_of=as_of).delete()
-        count = len(scored)
         rows_upsert(
             model=ChurnPrediction,
             columns={
                 "account": scored,
-                "as_of": [as_of] * count,
                 "probability": risk,
-                "model": [model.pk] * count,
                 "inputs": model_inputs(predictor, frame),
-                "computed_at": [timezone.now()] * count,
             },
+            same={"as_of": as_of, "model": model.pk, "computed_at": timezone.now()},
             unique=["account", "as_of"],
             update=["probability", "model", "inputs", "computed_at"],
         )

@@ -13,7 +13,7 @@ from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from accounts.models import Account
-from health.features import account_feature_frame
+from health.features import account_feature_frame, account_rows_filter
 from health.models import (
     AccountHealth,
     HealthScore,
@@ -158,13 +158,14 @@ def active_overrides(*, as_of: dt.date, account_ids: Sequence[int]) -> pd.DataFr
     end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
     rows = (
         SentimentOverride.objects.filter(
-            account_id__in=account_ids, created_at__lt=end, expires_on__gt=as_of
+            account_rows_filter(sorted(account_ids)), created_at__lt=end, expires_on__gt=as_of
         )
         .filter(Q(revoked_at__isnull=True) | Q(revoked_at__gte=end))
         .order_by("account_id", "created_at", "pk")
         .values_list("account_id", "grade", "points")
     )
     frame = pd.DataFrame.from_records(list(rows), columns=["account_id", "grade", "points"])
+    frame = frame[frame["account_id"].isin(account_ids)]
     frame = frame.drop_duplicates("account_id", keep="last").set_index("account_id")
     frame["points"] = frame["points"].astype(float)
     return frame
@@ -232,11 +233,11 @@ def _store(
     stale = [i for i in ids if i not in scored_ids]
     if stale:
         HealthScore.objects.filter(as_of=as_of, account_id__in=stale).delete()
-    count = len(snapshots["account"])
     now = timezone.now()
     rows_upsert(
         model=HealthScore,
-        columns={**snapshots, "as_of": [as_of] * count, "computed_at": [now] * count},
+        columns=snapshots,
+        same={"as_of": as_of, "computed_at": now},
         unique=["account", "as_of"],
         update=["score", "grade", "parts", "scorecard_version", "computed_at"],
     )
@@ -255,12 +256,7 @@ def _account_health_update(
     if gone:
         # No longer paying (or no scorecard applies): a stale "current" value would mislead lists.
         AccountHealth.objects.filter(account_id__in=gone, as_of__lte=as_of).delete()
-    count = len(snapshots["account"])
-    columns = {
-        **{c: snapshots[c] for c in ["account", "score", "grade", "scorecard_version"]},
-        "as_of": [as_of] * count,
-        "updated_at": [now] * count,
-    }
+    columns = {c: snapshots[c] for c in ["account", "score", "grade", "scorecard_version"]}
     if churn is not None:
         risk = dict(zip(churn.account_ids, churn.risk, strict=True))
         columns["churn_risk"] = [risk.get(a) for a in snapshots["account"]]
@@ -270,7 +266,8 @@ def _account_health_update(
     rows_upsert(
         model=AccountHealth,
         columns=columns,
+        same={"as_of": as_of, "updated_at": now},
         unique=["account"],
-        update=[c for c in columns if c != "account"],
+        update=[*(c for c in columns if c != "account"), "as_of", "updated_at"],
         only_if="t.as_of <= excluded.as_of",
     )
