@@ -63,9 +63,10 @@ demo-data: setup
 	$(PY) manage.py migrate --noinput
 	$(MAKE) --no-print-directory $(DEMO_STAMP)
 
-# Today's health and churn risk are recomputed at every start (a few seconds on the demo data):
-# without Celery beat on the embedded default, this is what keeps them current.
+# Accounts' revenue facts and today's health and churn risk are refreshed at every start (a few
+# seconds on the demo data): without Celery beat on the embedded default, this keeps them current.
 run: demo-data
+	$(PY) manage.py refresh_revenue
 	$(PY) manage.py compute_health
 	@echo
 	@echo "CSP is starting at http://127.0.0.1:$(PORT)/  (log in at http://127.0.0.1:$(PORT)/login/)"

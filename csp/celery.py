@@ -46,11 +46,16 @@ def crontab_from_setting(expression: str) -> crontab:
 
 
 def beat_schedule() -> dict:
-    """Full recompute daily, incremental every few minutes, churn model retraining weekly (by
+    """Accounts' revenue facts refreshed for the new day (subscriptions that started or ended),
+    full recompute daily, incremental every few minutes, churn model retraining weekly (by
     default on Sunday before the daily recompute, so that day's scores use the new model)."""
     from django.conf import settings
 
     return {
+        "accounts-revenue-refresh": {
+            "task": "accounts.tasks.account_revenue_refresh_daily",
+            "schedule": crontab_from_setting(settings.ACCOUNT_REVENUE_REFRESH_CRON),
+        },
         "health-full-recompute": {
             "task": "health.tasks.health_recompute_daily",
             "schedule": crontab_from_setting(settings.HEALTH_FULL_RECOMPUTE_CRON),

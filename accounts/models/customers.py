@@ -12,7 +12,7 @@ class LifecycleStage(models.TextChoices):
 
 
 class AccountStatus(models.TextChoices):
-    PROSPECT = "prospect", "No subscription yet"
+    PROSPECT = "prospect", "Not paying yet"
     ACTIVE = "active"
     CHURNED = "churned"
 

@@ -147,6 +147,8 @@ CELERY_TIMEZONE = "UTC"
 # Health recomputes: accounts per Celery chunk and the beat schedule
 # (crontab "min hour dom mon dow", UTC).
 HEALTH_CHUNK_SIZE = env.int("HEALTH_CHUNK_SIZE", default=2000)
+# Just after midnight UTC, when scheduled starts and cancellations take effect.
+ACCOUNT_REVENUE_REFRESH_CRON = env.str("ACCOUNT_REVENUE_REFRESH_CRON", default="5 0 * * *")
 HEALTH_FULL_RECOMPUTE_CRON = env.str("HEALTH_FULL_RECOMPUTE_CRON", default="0 2 * * *")
 HEALTH_INCREMENTAL_MINUTES = env.int("HEALTH_INCREMENTAL_MINUTES", default=15)
 HEALTH_CHURN_RETRAIN_CRON = env.str("HEALTH_CHURN_RETRAIN_CRON", default="0 1 * * 0")

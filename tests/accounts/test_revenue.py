@@ -1,10 +1,13 @@
 import datetime as dt
 from decimal import Decimal
+from io import StringIO
 
 import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from accounts.models import Account
-from accounts.services.revenue import account_revenue_refresh
+from accounts.services.revenue import account_revenue_refresh, account_revenue_refresh_due
 from tests.factories import AccountFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
@@ -141,3 +144,55 @@ def test_many_accounts_are_refreshed_with_a_constant_number_of_queries(
     with django_assert_max_num_queries(4):
         assert account_revenue_refresh(account_ids=[a.pk for a in accounts], today=TODAY) == 30
     assert set(Account.objects.values_list("status", flat=True)) == {"active"}
+
+
+def test_a_contract_signed_ahead_of_its_start_is_a_prospect_until_then():
+    account = AccountFactory()
+    SubscriptionFactory(account=account, start_date=dt.date(2025, 7, 1))
+    account = refreshed(account)
+    assert (account.status, account.mrr, account.customer_since) == ("prospect", 0, None)
+    account = refreshed(account, today=dt.date(2025, 7, 1))
+    assert (account.status, account.mrr) == ("active", Decimal("500"))
+    assert account.customer_since == dt.date(2025, 7, 1)
+
+
+def test_the_daily_refresh_picks_up_starts_and_cancellations_that_took_effect():
+    starting, cancelling, steady = AccountFactory(), AccountFactory(), AccountFactory()
+    SubscriptionFactory(account=starting, start_date=dt.date(2025, 7, 1))
+    SubscriptionFactory(
+        account=cancelling,
+        start_date=dt.date(2025, 1, 1),
+        end_date=dt.date(2025, 7, 1),
+        churn_reason="budget",
+    )
+    SubscriptionFactory(account=steady, start_date=dt.date(2025, 1, 1))
+    account_revenue_refresh(account_ids=[starting.pk, cancelling.pk, steady.pk], today=TODAY)
+
+    assert account_revenue_refresh_due(today=dt.date(2025, 7, 3)) == 2
+    starting.refresh_from_db()
+    cancelling.refresh_from_db()
+    assert starting.status == "active"
+    assert (cancelling.status, cancelling.churned_on, cancelling.churn_reason) == (
+        "churned",
+        dt.date(2025, 7, 1),
+        "budget",
+    )
+    # A week later nothing is due any more.
+    assert account_revenue_refresh_due(today=dt.date(2025, 7, 9)) == 0
+
+
+def test_the_refresh_command_and_the_beat_task_run_the_daily_refresh(settings):
+    from csp.celery import app, beat_schedule
+
+    entry = beat_schedule()["accounts-revenue-refresh"]
+    assert entry["task"] == "accounts.tasks.account_revenue_refresh_daily"
+    app.loader.import_default_modules()  # what a worker or beat imports at start
+    assert entry["task"] in app.tasks
+    account = AccountFactory()
+    SubscriptionFactory(account=account, start_date=timezone.now().date())
+    out = StringIO()
+    call_command("refresh_revenue", stdout=out)
+    assert "Refreshed the revenue facts of 1 accounts." in out.getvalue()
+    assert Account.objects.get(pk=account.pk).status == "active"
+    with pytest.raises(CommandError, match="YYYY-MM-DD"):
+        call_command("refresh_revenue", "--today", "tomorrow")
