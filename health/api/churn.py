@@ -17,6 +17,35 @@ CALIBRATION_BIN = {
     "observed": serializers.FloatField(help_text="Share of the bin's accounts that churned."),
     "count": serializers.IntegerField(),
 }
+SPREAD = {
+    "min": serializers.FloatField(),
+    "mean": serializers.FloatField(),
+    "max": serializers.FloatField(),
+}
+EarlierCutoff = inline_serializer(
+    "ChurnBacktestEarlierCutoff",
+    {
+        "cutoff": serializers.DateField(),
+        "available": serializers.BooleanField(),
+        "reason": serializers.CharField(required=False),
+        "auc": serializers.FloatField(allow_null=True, required=False),
+        "lift": serializers.FloatField(allow_null=True, required=False),
+        "brier": serializers.FloatField(allow_null=True, required=False),
+        "scored_accounts": serializers.IntegerField(required=False),
+        "churned_accounts": serializers.IntegerField(required=False),
+    },
+    many=True,
+)
+Stability = inline_serializer(
+    "ChurnBacktestStability",
+    {
+        "cutoffs": serializers.IntegerField(help_text="Cut-offs tried, the latest included."),
+        "available": serializers.IntegerField(help_text="Cut-offs with enough history."),
+        "auc": inline_serializer("ChurnAucSpread", SPREAD, allow_null=True),
+        "lift": inline_serializer("ChurnLiftSpread", SPREAD, allow_null=True),
+    },
+    help_text="AUC and lift across the latest and the earlier cut-offs.",
+)
 Backtest = inline_serializer(
     "ChurnBacktest",
     {
@@ -36,6 +65,8 @@ Backtest = inline_serializer(
         "base_rate": serializers.FloatField(allow_null=True),
         "scored_accounts": serializers.IntegerField(),
         "churned_accounts": serializers.IntegerField(),
+        "earlier_cutoffs": EarlierCutoff,
+        "stability": Stability,
     },
     allow_null=True,
 )

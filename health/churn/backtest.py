@@ -100,3 +100,22 @@ def backtest_report(labels, predicted) -> dict:
         "scored_accounts": int(len(labels)),
         "churned_accounts": int(labels.sum()),
     }
+
+
+def stability(reports: list[dict]) -> dict:
+    """AUC and lift across backtests at several cut-offs: how many could be run, and the
+    lowest, mean and highest of each (None when no cut-off had the value)."""
+    available = [r for r in reports if r.get("available")]
+    out = {"cutoffs": len(reports), "available": len(available)}
+    for key in ("auc", "lift"):
+        values = [r[key] for r in available if r.get(key) is not None]
+        out[key] = (
+            {
+                "min": round(min(values), 4),
+                "mean": round(float(np.mean(values)), 4),
+                "max": round(max(values), 4),
+            }
+            if values
+            else None
+        )
+    return out

@@ -32,6 +32,10 @@ from health.services.bulk import rows_update, rows_upsert
 logger = logging.getLogger(__name__)
 
 OBSERVATION_STEP_DAYS = 14
+# The backtest is repeated at this many earlier cut-offs, this far apart (a multiple of the
+# observation step, so each cut-off is an observation date).
+EARLIER_CUTOFFS = 2
+EARLIER_CUTOFF_SPACING_DAYS = 2 * OBSERVATION_STEP_DAYS
 LEAD_TIME_STEP_DAYS = 7
 # Usage windows reach this far back (the baseline: 90 days before the last 30): observation
 # dates start once the usage history covers them, or every early date would look like growth.
@@ -124,8 +128,48 @@ def churn_backtest(
     horizon_days: int,
 ) -> dict:
     """Train on examples whose label windows end by the cut-off (as_of − horizon), score the
-    accounts paying at the cut-off, compare with who churned in the horizon after it."""
+    accounts paying at the cut-off, compare with who churned in the horizon after it. The same
+    is repeated at EARLIER_CUTOFFS earlier cut-offs (each with its own model) under
+    `earlier_cutoffs`, with the spread of AUC and lift across all of them under `stability`:
+    one cut-off's few dozen churners make a noisy AUC, and a manager should see how much."""
     cutoff = as_of - dt.timedelta(days=horizon_days)
+    model, report = _backtest_at(examples, labels, dates, cutoff=cutoff, horizon_days=horizon_days)
+    if model is None:
+        return report
+    predictor, predicted, test = model
+    report.update(
+        _lead_time(
+            predictor=predictor,
+            scored=examples.loc[test, "account_id"].to_numpy(),
+            predicted=predicted,
+            cutoff=cutoff,
+            as_of=as_of,
+        )
+    )
+    earlier = [
+        _backtest_at(
+            examples,
+            labels,
+            dates,
+            cutoff=cutoff - dt.timedelta(days=k * EARLIER_CUTOFF_SPACING_DAYS),
+            horizon_days=horizon_days,
+        )[1]
+        for k in range(1, EARLIER_CUTOFFS + 1)
+    ]
+    report["earlier_cutoffs"] = [_summary(r) for r in earlier]
+    report["stability"] = metrics.stability([report, *earlier])
+    return report
+
+
+def _backtest_at(
+    examples: pd.DataFrame,
+    labels: pd.Series,
+    dates: pd.Series,
+    *,
+    cutoff: dt.date,
+    horizon_days: int,
+) -> tuple[tuple | None, dict]:
+    """((model, predictions, test mask) or None, report) of one cut-off."""
     obs = pd.to_datetime(examples["obs_date"])
     train = (obs + pd.Timedelta(days=horizon_days) <= pd.Timestamp(cutoff)).to_numpy()
     test = (obs == pd.Timestamp(cutoff)).to_numpy()
@@ -134,7 +178,7 @@ def churn_backtest(
     need = churn_min_churns()
     if churns < need or not test.any() or labels[train].nunique() < 2:
         reason = f"not enough churn history before the cut-off: {churns} churns, need {need}"
-        return {**base, "available": False, "reason": reason}
+        return None, {**base, "available": False, "reason": reason}
     frame = examples.drop(columns=["account_id", "obs_date"])
     predictor, _ = select_and_fit(
         frame[train],
@@ -147,16 +191,12 @@ def churn_backtest(
     report.update(base)
     report.update(available=True, algorithm=predictor.algorithm, training_examples=int(train.sum()))
     report["training_churns"] = churns
-    report.update(
-        _lead_time(
-            predictor=predictor,
-            scored=examples.loc[test, "account_id"].to_numpy(),
-            predicted=predicted,
-            cutoff=cutoff,
-            as_of=as_of,
-        )
-    )
-    return report
+    return (predictor, predicted, test), report
+
+
+def _summary(report: dict) -> dict:
+    keys = ["cutoff", "available", "reason", "auc", "lift", "brier"]
+    return {k: report[k] for k in [*keys, "scored_accounts", "churned_accounts"] if k in report}
 
 
 def _lead_time(

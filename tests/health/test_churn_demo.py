@@ -41,6 +41,12 @@ def test_the_model_trained_on_demo_history_predicts_churn_well_above_chance():
     assert backtest["lift"] is not None and 0 < backtest["brier"] < 0.25
     assert sum(row["count"] for row in backtest["calibration"]) == backtest["scored_accounts"]
     assert backtest["lead_time_days"] is not None and backtest["lead_time_days"] > 0
+    # Repeated at two earlier cut-offs, each with its own model; the spread is reported.
+    assert [r["cutoff"] < backtest["cutoff"] for r in backtest["earlier_cutoffs"]] == [True, True]
+    stability = backtest["stability"]
+    assert stability["cutoffs"] == 3 and stability["available"] >= 2
+    assert stability["auc"]["min"] <= backtest["auc"] <= stability["auc"]["max"]
+    assert stability["auc"]["min"] > 0.55
 
     ids = list(Account.objects.values_list("pk", flat=True))
     AccountHealth.objects.bulk_create(

@@ -10,6 +10,7 @@ from health.churn.backtest import (
     brier_score,
     calibration_table,
     median_lead_time,
+    stability,
     top_decile_lift,
     top_decile_threshold,
 )
@@ -81,3 +82,18 @@ def test_backtest_report_includes_base_rate_and_counts():
     assert report["base_rate"] == 0.25
     assert report["scored_accounts"] == 4 and report["churned_accounts"] == 1
     assert sum(row["count"] for row in report["calibration"]) == 4
+
+
+def test_stability_spans_the_cutoffs_that_could_be_backtested():
+    reports = [
+        {"available": True, "auc": 0.7, "lift": 3.0},
+        {"available": True, "auc": 0.6, "lift": None},
+        {"available": False, "reason": "not enough churn history"},
+    ]
+    assert stability(reports) == {
+        "cutoffs": 3,
+        "available": 2,
+        "auc": {"min": 0.6, "mean": 0.65, "max": 0.7},
+        "lift": {"min": 3.0, "mean": 3.0, "max": 3.0},
+    }
+    assert stability(reports[2:])["auc"] is None

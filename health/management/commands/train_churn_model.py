@@ -64,7 +64,19 @@ def _backtest_lines(report: dict) -> str:
                 f"{row['predicted']:.1%} → {row['observed']:.1%} ({row['count']})"
                 for row in report.get("calibration", [])
             ),
+            _stability_line(report.get("stability")),
         ]
+    )
+
+
+def _stability_line(stability: dict | None) -> str:
+    if not stability or not stability.get("auc"):
+        return "  Earlier cut-offs: not enough history to repeat the backtest."
+    auc, lift = stability["auc"], stability["lift"] or {}
+    return (
+        f"  Across {stability['available']} of {stability['cutoffs']} cut-offs: "
+        f"AUC {auc['min']:.3f}–{auc['max']:.3f} (mean {auc['mean']:.3f}), top-decile lift "
+        f"{_num(lift.get('min'), '.2f')}–{_num(lift.get('max'), '.2f')}."
     )
 
 
