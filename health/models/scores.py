@@ -141,8 +141,13 @@ class HealthScore(models.Model):
 
     # No separate FK indexes: (account, as_of) is unique and leads with account, and versions
     # are never deleted (PROTECT); each index costs every daily recompute one write per account.
+    # No database FK constraints either (see SNAPSHOT_FK in health.models.churn).
     account = models.ForeignKey(
-        Account, on_delete=models.CASCADE, related_name="health_scores", db_index=False
+        Account,
+        on_delete=models.CASCADE,
+        related_name="health_scores",
+        db_index=False,
+        db_constraint=False,
     )
     as_of = models.DateField()
     score = models.FloatField(null=True, blank=True)
@@ -151,7 +156,11 @@ class HealthScore(models.Model):
         default=list, help_text="Per measure: [raw value, points, weight, contribution]"
     )
     scorecard_version = models.ForeignKey(
-        ScorecardVersion, on_delete=models.PROTECT, related_name="scores", db_index=False
+        ScorecardVersion,
+        on_delete=models.PROTECT,
+        related_name="scores",
+        db_index=False,
+        db_constraint=False,
     )
     computed_at = models.DateTimeField()
 
