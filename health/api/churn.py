@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from accounts.api.auth import HasScope, TokenRateThrottle
 from health.models import ChurnModel
-from health.services.churn import churn_min_churns
+from health.services.churn_data import churn_min_churns
 
 CALIBRATION_BIN = {
     "predicted": serializers.FloatField(help_text="Mean predicted probability in the bin."),

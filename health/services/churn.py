@@ -1,8 +1,8 @@
-"""Training churn models from the business's own history, backtesting them, and scoring accounts.
+"""Training churn models from the business's own history and scoring accounts with them.
 
-The numbers live in health.churn (plain pandas/scikit-learn); this module reads the history with
-set-based queries (through health.features.account_feature_frame, one frame per observation date)
-and writes results in bulk.
+The numbers live in health.churn (plain pandas/scikit-learn); the training data is read in
+churn_data and the backtest run in churn_backtest; this module trains, stores signed model
+versions, scores accounts in bulk and explains a prediction's drivers.
 """
 
 import datetime as dt
@@ -15,36 +15,29 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Min
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from accounts.models import DailyUsage, Subscription
-from health.churn import backtest as metrics
 from health.churn import dataset
 from health.churn.drivers import explain
 from health.churn.models import ChurnPredictor, select_and_fit
-from health.features import BASELINE_COLUMN, account_feature_frame
-from health.models import AccountHealth, ChurnModel, ChurnPrediction, HealthScore
+from health.features import BASELINE_COLUMN
+from health.models import AccountHealth, ChurnModel, ChurnPrediction
 from health.models.churn import ChurnModelStatus
 from health.services.bulk import rows_update, rows_upsert
+from health.services.churn_backtest import churn_backtest
+from health.services.churn_data import (
+    OBSERVATION_STEP_DAYS,
+    churn_feature_frame,
+    churn_min_churns,
+    training_examples,
+    with_usage_baseline,
+)
 
 logger = logging.getLogger(__name__)
 
-OBSERVATION_STEP_DAYS = 14
-# The backtest is repeated at this many earlier cut-offs, this far apart (a multiple of the
-# observation step, so each cut-off is an observation date).
-EARLIER_CUTOFFS = 2
-EARLIER_CUTOFF_SPACING_DAYS = 2 * OBSERVATION_STEP_DAYS
-LEAD_TIME_STEP_DAYS = 7
-# Usage windows reach this far back (the baseline: 90 days before the last 30): observation
-# dates start once the usage history covers them, or every early date would look like growth.
-USAGE_WARMUP_DAYS = dataset.RECENT_DAYS + dataset.BASELINE_DAYS
 ARTIFACT_SALT = "health.churn.artifact"
-
-
-def churn_min_churns() -> int:
-    return settings.CHURN_MIN_CHURNS
 
 
 def churn_model_train(*, as_of: dt.date, horizon_days: int | None = None) -> ChurnModel:
@@ -93,169 +86,6 @@ def churn_model_train(*, as_of: dt.date, horizon_days: int | None = None) -> Chu
     )
 
 
-def training_examples(
-    *, as_of: dt.date, horizon_days: int
-) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
-    """(examples with account_id, obs_date and features; labels; churn dates) for every
-    observation date whose label window closes by as_of. Labels use subscriptions as known at
-    as_of; each date's features use only data up to that date."""
-    first_day = _history_start(as_of)
-    if first_day is None:
-        empty = pd.DataFrame(columns=["account_id", "obs_date"])
-        return empty, pd.Series(dtype=int), pd.Series(dtype="datetime64[ns]")
-    dates = dataset.observation_dates(
-        first_day=first_day, as_of=as_of, horizon_days=horizon_days, step_days=OBSERVATION_STEP_DAYS
-    )
-    sample = _training_sample(as_of)
-    periods = _subscription_periods(as_of)
-    frames = [_dated_frame(day, sample) for day in dates]
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        empty = pd.DataFrame(columns=["account_id", "obs_date"])
-        return empty, pd.Series(dtype=int), pd.Series(dtype="datetime64[ns]")
-    examples = pd.concat(frames, ignore_index=True)
-    spells = dataset.paying_spells(periods, known_at=as_of)
-    labels = dataset.churn_labels(examples, spells, horizon_days=horizon_days)
-    return examples, labels, dataset.churn_dates(examples, spells)
-
-
-def churn_backtest(
-    *,
-    examples: pd.DataFrame,
-    labels: pd.Series,
-    dates: pd.Series,
-    as_of: dt.date,
-    horizon_days: int,
-) -> dict:
-    """Train on examples whose label windows end by the cut-off (as_of − horizon), score the
-    accounts paying at the cut-off, compare with who churned in the horizon after it. The same
-    is repeated at EARLIER_CUTOFFS earlier cut-offs (each with its own model) under
-    `earlier_cutoffs`, with the spread of AUC and lift across all of them under `stability`:
-    one cut-off's few dozen churners make a noisy AUC, and a manager should see how much."""
-    cutoff = as_of - dt.timedelta(days=horizon_days)
-    model, report = _backtest_at(examples, labels, dates, cutoff=cutoff, horizon_days=horizon_days)
-    if model is None:
-        return report
-    predictor, predicted, test = model
-    report.update(
-        _lead_time(
-            predictor=predictor,
-            scored=examples.loc[test, "account_id"].to_numpy(),
-            predicted=predicted,
-            cutoff=cutoff,
-            as_of=as_of,
-        )
-    )
-    earlier = [
-        _backtest_at(
-            examples,
-            labels,
-            dates,
-            cutoff=cutoff - dt.timedelta(days=k * EARLIER_CUTOFF_SPACING_DAYS),
-            horizon_days=horizon_days,
-        )[1]
-        for k in range(1, EARLIER_CUTOFFS + 1)
-    ]
-    report["earlier_cutoffs"] = [_summary(r) for r in earlier]
-    report["stability"] = metrics.stability([report, *earlier])
-    return report
-
-
-def _backtest_at(
-    examples: pd.DataFrame,
-    labels: pd.Series,
-    dates: pd.Series,
-    *,
-    cutoff: dt.date,
-    horizon_days: int,
-) -> tuple[tuple | None, dict]:
-    """((model, predictions, test mask) or None, report) of one cut-off."""
-    obs = pd.to_datetime(examples["obs_date"])
-    train = (obs + pd.Timedelta(days=horizon_days) <= pd.Timestamp(cutoff)).to_numpy()
-    test = (obs == pd.Timestamp(cutoff)).to_numpy()
-    base = {"cutoff": cutoff.isoformat(), "horizon_days": horizon_days}
-    churns = dataset.churn_count(examples[train], labels[train], dates[train])
-    need = churn_min_churns()
-    if churns < need or not test.any() or labels[train].nunique() < 2:
-        reason = f"not enough churn history before the cut-off: {churns} churns, need {need}"
-        return None, {**base, "available": False, "reason": reason}
-    frame = examples.drop(columns=["account_id", "obs_date"])
-    predictor, _ = select_and_fit(
-        frame[train],
-        labels[train].to_numpy(),
-        examples.loc[train, "obs_date"],
-        horizon_days=horizon_days,
-    )
-    predicted = predictor.predict(frame[test])
-    report = metrics.backtest_report(labels[test].to_numpy(), predicted)
-    report.update(base)
-    report.update(available=True, algorithm=predictor.algorithm, training_examples=int(train.sum()))
-    report["training_churns"] = churns
-    return (predictor, predicted, test), report
-
-
-def _summary(report: dict) -> dict:
-    keys = ["cutoff", "available", "reason", "auc", "lift", "brier"]
-    return {k: report[k] for k in [*keys, "scored_accounts", "churned_accounts"] if k in report}
-
-
-def _lead_time(
-    *,
-    predictor: ChurnPredictor,
-    scored: np.ndarray,
-    predicted: np.ndarray,
-    cutoff: dt.date,
-    as_of: dt.date,
-) -> dict:
-    """Median days between an account first being flagged (risk at or above the cut-off's
-    top-decile threshold in weekly re-scorings, or a red health grade) and its churn."""
-    threshold = metrics.top_decile_threshold(predicted)
-    flagged = {
-        int(a): pd.Timestamp(cutoff)
-        for a, p in zip(scored, predicted, strict=True)
-        if p >= threshold
-    }
-    periods = _subscription_periods(as_of)
-    day = cutoff + dt.timedelta(days=LEAD_TIME_STEP_DAYS)
-    while day < as_of:
-        frame = churn_feature_frame(as_of=day, account_ids=list(scored))
-        if len(frame):
-            risk = predictor.predict(frame)
-            for account_id in frame.index[risk >= threshold]:
-                flagged.setdefault(int(account_id), pd.Timestamp(day))
-        day += dt.timedelta(days=LEAD_TIME_STEP_DAYS)
-    spells = dataset.paying_spells(periods, known_at=as_of)
-    at_cutoff = pd.DataFrame({"account_id": scored, "obs_date": cutoff})
-    ends = dataset.churn_dates(at_cutoff, spells)
-    window_end = pd.Timestamp(as_of)
-    churn = pd.Series(ends.to_numpy(), index=scored)
-    churn = churn[churn.notna() & (churn <= window_end)]
-    by_risk = pd.Series(flagged, dtype="datetime64[ns]")
-    red = _first_red(list(churn.index), cutoff, as_of)
-    combined = pd.concat([by_risk, red], axis=1).min(axis=1) if len(red) else by_risk
-    return {
-        "lead_time_days": metrics.median_lead_time(combined, churn),
-        "lead_time_days_risk_only": metrics.median_lead_time(by_risk, churn),
-        "flag_threshold": round(threshold, 4),
-        "flagged_churners": int(len(metrics.lead_times(combined, churn))),
-        "red_grade_history": bool(len(red)),
-    }
-
-
-def _first_red(account_ids: list[int], cutoff: dt.date, as_of: dt.date) -> pd.Series:
-    rows = (
-        HealthScore.objects.filter(
-            account_id__in=account_ids, as_of__gte=cutoff, as_of__lte=as_of, grade="red"
-        )
-        .values("account_id")
-        .order_by()
-        .annotate(first=Min("as_of"))
-        .values_list("account_id", "first")
-    )
-    data = dict(rows)
-    return pd.Series({k: pd.Timestamp(v) for k, v in data.items()}, dtype="datetime64[ns]")
-
-
 @dataclass
 class ChurnScores:
     """What a chunk's churn scoring wrote, for the current-health row."""
@@ -298,7 +128,7 @@ def churn_risk_compute(
     elif BASELINE_COLUMN not in frame:
         raise ValueError("churn risk needs account_feature_frame(..., usage_baseline=True)")
     else:
-        frame = _with_usage_baseline(frame.loc[frame.index.isin(ids)])
+        frame = with_usage_baseline(frame.loc[frame.index.isin(ids)])
     scored = [int(a) for a in frame.index]
     risk = predictor.predict(frame) if scored else []
     risk = np.clip(np.asarray(risk, dtype=float), 0.0, 1.0).tolist()
@@ -363,59 +193,6 @@ def _account_health_update(*, as_of: dt.date, scores: ChurnScores) -> None:
         },
         where="t.as_of <= %s",
         params=[as_of],
-    )
-
-
-def _history_start(as_of: dt.date) -> dt.date | None:
-    first_start = Subscription.objects.filter(start_date__lte=as_of).aggregate(d=Min("start_date"))
-    first_usage = DailyUsage.objects.filter(day__lte=as_of).aggregate(d=Min("day"))
-    if first_start["d"] is None:
-        return None
-    if first_usage["d"] is None:
-        return first_start["d"]
-    return max(first_start["d"], first_usage["d"] + dt.timedelta(days=USAGE_WARMUP_DAYS))
-
-
-def _training_sample(as_of: dt.date) -> list[int] | None:
-    """All accounts, or a fixed random subset when there are more than CHURN_MAX_TRAINING_ACCOUNTS
-    (training cost grows with accounts × observation dates; a few tens of thousands suffice)."""
-    limit = settings.CHURN_MAX_TRAINING_ACCOUNTS
-    ids = np.array(
-        Subscription.objects.filter(start_date__lte=as_of)
-        .order_by("account_id")
-        .values_list("account_id", flat=True)
-        .distinct()
-    )
-    if len(ids) <= limit:
-        return None
-    return sorted(int(i) for i in np.random.default_rng(0).choice(ids, size=limit, replace=False))
-
-
-def churn_feature_frame(*, as_of: dt.date, account_ids: list[int] | None) -> pd.DataFrame:
-    """The shared account feature frame plus usage against the account's own usual level."""
-    frame = account_feature_frame(as_of=as_of, account_ids=account_ids, usage_baseline=True)
-    return _with_usage_baseline(frame)
-
-
-def _with_usage_baseline(frame: pd.DataFrame) -> pd.DataFrame:
-    baseline = frame[[BASELINE_COLUMN]].rename(columns={BASELINE_COLUMN: "events"})
-    return dataset.with_baseline_ratios(frame.drop(columns=BASELINE_COLUMN), baseline)
-
-
-def _dated_frame(day: dt.date, account_ids: list[int] | None) -> pd.DataFrame:
-    frame = churn_feature_frame(as_of=day, account_ids=account_ids)
-    frame = frame.reset_index()
-    frame.insert(1, "obs_date", pd.Timestamp(day))
-    return frame
-
-
-def _subscription_periods(as_of: dt.date, account_ids: list[int] | None = None) -> pd.DataFrame:
-    rows = Subscription.objects.filter(start_date__lte=as_of)
-    if account_ids is not None:
-        rows = rows.filter(account_id__in=account_ids)
-    return pd.DataFrame.from_records(
-        list(rows.values_list("account_id", "start_date", "end_date", "billing_period_months")),
-        columns=["account_id", "start_date", "end_date", "billing_period_months"],
     )
 
 

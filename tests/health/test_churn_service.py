@@ -10,13 +10,12 @@ from health.churn.drivers import explain
 from health.models import AccountHealth, ChurnModel, ChurnPrediction, Grade
 from health.services.churn import (
     _artifact_load,
-    churn_feature_frame,
     churn_model_train,
     churn_risk_score,
     prediction_drivers,
-    training_examples,
     usable_model,
 )
+from health.services.churn_data import churn_feature_frame, training_examples
 from tests.factories import SubscriptionFactory
 
 from .churn_history import make_history
