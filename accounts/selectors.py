@@ -86,6 +86,8 @@ def account_ordering(names: list[str]) -> list:
 
 
 def account_get(*, user, external_id: str) -> Account | None:
+    if "\x00" in external_id:  # no external_id holds one, and PostgreSQL refuses it in a query
+        return None
     accounts = accounts_visible(user=user).select_related("owner").annotate(**HEALTH_ANNOTATIONS)
     return accounts.filter(external_id=external_id).first()
 

@@ -4,7 +4,7 @@ the envelope and the size; the services check every item and answer item by item
 from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.parsers import JSONParser
+from rest_framework.exceptions import ParseError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,6 +13,7 @@ from accounts.services import upserts
 
 from . import serializers as s
 from .auth import HasScope, TokenRateThrottle
+from .parsers import JSONParser
 
 _ERRORS = {
     400: OpenApiResponse(s.ErrorSerializer, description="Malformed JSON or not {'items': [...]}."),
@@ -35,7 +36,10 @@ class _BulkView(APIView):
     upsert = None  # the service, set by each endpoint
 
     def handle_bulk(self, request: Request) -> Response:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError as exc:
+            raise ParseError("Content-Length is not a number.") from exc
         if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
             return _too_large(
                 f"Request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."

@@ -12,7 +12,14 @@ from django.db.models import Model
 from django.utils.dateparse import parse_date, parse_datetime
 
 REQUIRED = "This field is required."
+EMAIL_MAX_LENGTH = 254  # Contact.email (Django's EmailField); the validator allows up to 320
+NUL = "Must not contain NUL characters."  # PostgreSQL stores none, in text or in jsonb
 _SCALARS = (str, int, float, bool)
+# Dates outside these years are typing errors, and the health features (pandas, nanosecond
+# timestamps: 1677 to 2262) cannot hold them: one such date failed its whole recompute chunk.
+EARLIEST = dt.date(1900, 1, 1)
+LATEST = dt.date(2199, 12, 31)
+_OUT_OF_RANGE = f"Must be between {EARLIEST.isoformat()} and {LATEST.isoformat()}."
 
 
 class Item:
@@ -66,6 +73,8 @@ class Item:
             return self.reject(name, f"Must be at most {max_length} characters.")
         if not value and (required or not blank):
             return self.reject(name, "May not be blank.")
+        if "\x00" in value:
+            return self.reject(name, NUL)
         self.values[name] = value
 
     def ref(self, name, *, required=False, nullable=False) -> None:
@@ -82,6 +91,8 @@ class Item:
             return self.reject(name, "May not be blank.")
         if not isinstance(value, str):
             return self.reject(name, "Must be a string.")
+        if "\x00" in value:
+            return self.reject(name, NUL)
         self.refs[name] = value.strip()
 
     def email(self, name) -> None:
@@ -94,6 +105,8 @@ class Item:
         if not isinstance(value, str):
             return self.reject(name, "Must be a string.")
         value = value.strip().lower()
+        if len(value) > EMAIL_MAX_LENGTH:
+            return self.reject(name, f"Must be at most {EMAIL_MAX_LENGTH} characters.")
         try:
             validate_email(value)
         except ValidationError:
@@ -138,7 +151,8 @@ class Item:
         present, value = self._take(name)
         if not present:
             return
-        if not isinstance(value, str) or len(value.strip()) != 3 or not value.strip().isalpha():
+        code = value.strip() if isinstance(value, str) else ""
+        if len(code) != 3 or not (code.isascii() and code.isalpha()):
             return self.reject(name, "Must be a 3-letter ISO 4217 code such as USD.")
         self.values[name] = value.strip().upper()
 
@@ -153,7 +167,12 @@ class Item:
         if parsed is None:
             return self.reject(name, "Must be an ISO 8601 date (YYYY-MM-DD).")
         if isinstance(parsed, dt.datetime):
-            parsed = parsed.astimezone(dt.UTC).date()
+            parsed = _in_utc(parsed)
+            if parsed is None:
+                return self.reject(name, _OUT_OF_RANGE)
+            parsed = parsed.date()
+        if not EARLIEST <= parsed <= LATEST:
+            return self.reject(name, _OUT_OF_RANGE)
         self.values[name] = parsed
 
     def datetime(self, name, *, nullable=False) -> None:
@@ -168,8 +187,10 @@ class Item:
             return self.reject(name, "Must be an ISO 8601 date-time, e.g. 2025-06-01T12:00:00Z.")
         if not isinstance(parsed, dt.datetime):
             parsed = dt.datetime.combine(parsed, dt.time())
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=dt.UTC)  # a time without offset is taken as UTC
+        # In UTC: PostgreSQL refuses offsets beyond ±15:59 that Python accepts (+23:59).
+        parsed = _in_utc(parsed)
+        if parsed is None or not EARLIEST <= parsed.date() <= LATEST:
+            return self.reject(name, _OUT_OF_RANGE)
         self.values[name] = parsed
 
     def attributes(self, name) -> None:
@@ -185,6 +206,8 @@ class Item:
             return self.reject(
                 name, f"Values must be numbers, strings or booleans: {', '.join(bad)}."
             )
+        if any("\x00" in k or (isinstance(v, str) and "\x00" in v) for k, v in value.items()):
+            return self.reject(name, "Keys and values must not contain NUL characters.")
         self.values[name] = value
 
 
@@ -192,6 +215,17 @@ def _is_scalar(value: object) -> bool:
     if isinstance(value, float):
         return math.isfinite(value)
     return isinstance(value, _SCALARS)
+
+
+def _in_utc(moment: dt.datetime) -> dt.datetime | None:
+    """The moment in UTC (taken as UTC without an offset); None when that is beyond year 1 or
+    9999, such as 0001-01-01T00:00:00+01:00."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:
+        return None
 
 
 def _parse_moment(value: object) -> dt.date | dt.datetime | None:

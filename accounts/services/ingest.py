@@ -81,10 +81,13 @@ def events_ingest(*, events: list[dict], received_at: dt.datetime | None = None)
 
 
 def _external_ids(events: list[Any]) -> set[str]:
+    # Only ids that can name an account: PostgreSQL refuses a NUL even in a lookup, and the
+    # items carrying such ids are rejected by _event_row anyway.
     return {
         item["account_id"]
         for item in events
-        if isinstance(item, dict) and isinstance(item.get("account_id"), str)
+        if isinstance(item, dict)
+        and _text_error(item.get("account_id"), 255, required=True) is None
     }
 
 

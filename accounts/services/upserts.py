@@ -9,9 +9,14 @@ and never duplicates. `attributes` REPLACES the stored object (send the whole ob
 so a removed attribute does not linger.
 """
 
+from collections import defaultdict
+from decimal import Decimal
+
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.db.models import Model, Q
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from accounts.models import Account, Contact, Subscription, SurveyResponse
 from accounts.models.customers import ContactRole, LifecycleStage
@@ -43,6 +48,12 @@ __all__ = [
 ]
 
 SCORE_RANGES = {SurveyKind.NPS: (0, 10), SurveyKind.CSAT: (1, 5)}
+_MRR_COLUMN = Account._meta.get_field("mrr")
+ACCOUNT_MRR_LIMIT = Decimal(10) ** (_MRR_COLUMN.max_digits - _MRR_COLUMN.decimal_places)
+MRR_OVERFLOW = (
+    f"The account's subscriptions would add up to an MRR of {ACCOUNT_MRR_LIMIT:,} or more, "
+    "more than an account can hold."
+)
 
 
 # Accounts -----------------------------------------------------------------------------------
@@ -243,20 +254,48 @@ def _clean_subscription(item: Item) -> None:
 
 def subscriptions_upsert(*, items: list[dict]) -> BulkResult:
     """Create or update subscription periods by external_id, then refresh the revenue facts
-    (status, MRR, churn date) of every account they touch, in the same transaction."""
+    (status, MRR, churn date) of every account they touch, in the same transaction. Items that
+    would take an account's MRR past what Account.mrr holds are rejected, the others stored."""
     from accounts.services.revenue import account_revenue_refresh
 
     parsed = _parse(items, _clean_subscription, SUBSCRIPTION_KEYS)
+    overflowing: set[int] = set()
 
     def write() -> BulkResult:
-        batch, touched = _subscriptions_write(parsed)
-        account_revenue_refresh(account_ids=touched)
-        return batch.result()
+        while True:
+            with transaction.atomic():  # a savepoint: an overflow undoes this attempt only
+                batch, touched = _subscriptions_write(parsed, overflowing)
+                over = _accounts_over_mrr_limit(touched)
+                if not over:
+                    account_revenue_refresh(account_ids=touched)
+                    return batch.result()
+                transaction.set_rollback(True)
+            # Ends: `touched` never holds a refused account, so each pass refuses new ones.
+            overflowing.update(over)
 
     return _write_with_retry(write)
 
 
-def _subscriptions_write(parsed: list[Item]) -> tuple[_Batch, set[int]]:
+def _accounts_over_mrr_limit(account_ids: set[int]) -> set[int]:
+    """Accounts whose subscriptions not ended yet add up to ACCOUNT_MRR_LIMIT or more: the
+    largest MRR they can reach on any day from today, trials aside. Summed here, not in SQL,
+    because SQLite would hand back a sum too large for the column as an unreadable decimal."""
+    if not account_ids:
+        return set()
+    totals: dict[int, Decimal] = defaultdict(Decimal)
+    today = timezone.now().date()
+    rows = (
+        Subscription.objects.filter(account_id__in=account_ids)
+        .exclude(status=SubscriptionStatus.TRIALING)
+        .filter(Q(end_date__isnull=True) | Q(end_date__gt=today))
+        .values_list("account_id", "mrr")
+    )
+    for account_id, mrr in rows:
+        totals[account_id] += mrr
+    return {pk for pk, total in totals.items() if total >= ACCOUNT_MRR_LIMIT}
+
+
+def _subscriptions_write(parsed: list[Item], overflowing: set[int]) -> tuple[_Batch, set[int]]:
     batch = _Batch(parsed)
     ready = batch.ready()
     account_pks = _account_pks(ready)
@@ -271,6 +310,8 @@ def _subscriptions_write(parsed: list[Item]) -> tuple[_Batch, set[int]]:
         if row is None:
             batch.require(item, values, ["account_id", "plan", "mrr", "start_date"])
         _check_subscription_dates(batch, item, {**_fields_of(row, values), **values})
+        if {values.get("account_id"), getattr(row, "account_id", None)} & overflowing:
+            batch.reject(item, "mrr", MRR_OVERFLOW)
         batch.claim(item, item.external_id, "external_id")
         if batch.rejected(item):
             continue

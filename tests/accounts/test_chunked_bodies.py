@@ -7,6 +7,8 @@ from wsgiref.util import setup_testing_defaults
 
 import orjson
 import pytest
+from django.core.signals import request_started
+from django.db import close_old_connections
 
 from accounts.models import UsageEvent
 from accounts.services.tokens import api_token_create
@@ -14,6 +16,15 @@ from csp.wsgi import application
 from tests.factories import AccountFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_test_connection():
+    """As Django's test client does: the request runs inside the test's transaction, so it must
+    not close the connection when it starts (PostgreSQL: "connection already closed")."""
+    request_started.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
 
 
 def call(body: bytes, **headers) -> tuple[str, bytes]:

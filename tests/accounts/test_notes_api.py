@@ -121,6 +121,27 @@ def test_malformed_json_is_a_400(account, token_client):
     assert response.status_code == 400
 
 
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [('{"body": "hi \\ud800"}', "body"), ('{"body": "hi", "\\udfff": 1}', "non_field_errors")],
+)
+def test_a_lone_surrogate_is_a_400_naming_where_not_a_crash(account, token_client, body, where):
+    # Once parsed, it crashed the error response (an unknown key is echoed) or the write.
+    response = token_client("accounts:write").post(
+        NOTES, data=body, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == [where]
+    assert not TimelineEntry.objects.exists()
+
+
+def test_json_nested_too_deeply_for_python_is_a_400_not_a_crash(account, token_client):
+    response = token_client("accounts:write").post(
+        NOTES, data="[" * 100_000 + "]" * 100_000, content_type="application/json"
+    )
+    assert response.status_code == 400
+
+
 def test_a_note_on_an_unknown_account_is_404(token_client):
     response = token_client("accounts:write").post(
         "/api/v1/accounts/ghost/notes", {"body": "hi"}, format="json"

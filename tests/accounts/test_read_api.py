@@ -150,6 +150,13 @@ def test_unknown_account_is_404_with_a_clear_detail(reader):
     assert "nope" in response.json()["detail"]
 
 
+@pytest.mark.parametrize("suffix", ["", "/events", "/contacts", "/subscriptions", "/timeline"])
+def test_a_nul_character_in_the_account_path_is_404_not_a_crash(reader, suffix):
+    # PostgreSQL refuses a NUL even in a lookup, which made every one of these a 500.
+    AccountFactory(external_id="acme")
+    assert reader.get(f"/api/v1/accounts/ac%00me{suffix}").status_code == 404
+
+
 # Nested and flat lists -----------------------------------------------------------------------
 
 

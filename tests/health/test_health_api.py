@@ -127,6 +127,30 @@ def test_sentiment_input_errors_name_the_field(account, token_client):
     assert SentimentOverride.objects.count() == 0
 
 
+def test_a_lone_surrogate_in_a_sentiment_is_a_400_not_a_crash(account, token_client):
+    # The grade is echoed in the "not a valid choice" error, which could not be encoded.
+    response = token_client("accounts:write").post(
+        "/api/v1/accounts/acme/sentiment",
+        data='{"grade": "\\ud800", "reason": "x", "expires_on": "2999-01-01"}',
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["grade"]
+    assert SentimentOverride.objects.count() == 0
+
+
+@pytest.mark.parametrize("path", ["health", "sentiment"])
+def test_a_nul_character_in_the_account_path_is_404_not_a_crash(account, token_client, path):
+    client = token_client("read", "accounts:write")
+    response = client.generic(
+        "GET" if path == "health" else "POST",
+        f"/api/v1/accounts/ac%00me/{path}",
+        '{"grade": "red", "reason": "x", "expires_on": "2999-01-01"}',
+        content_type="application/json",
+    )
+    assert response.status_code == 404
+
+
 def test_account_list_and_detail_show_health_and_sort_by_risk_with_empty_values_last(
     account, token_client
 ):

@@ -106,6 +106,18 @@ def test_a_body_that_is_not_an_object_is_rejected(db, token_client):
     assert not Job.objects.exists()
 
 
+def test_a_body_nested_too_deeply_for_python_is_rejected_not_a_crash(db, token_client):
+    response = token_client("accounts:write").post(
+        RECOMPUTE,
+        data='{"as_of": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["detail"]
+    assert not Job.objects.exists()
+
+
 def test_a_recompute_needs_credentials(db):
     response = APIClient().post(RECOMPUTE, {}, format="json")
 
