@@ -2,7 +2,9 @@
 service. All of them are safe to run twice (acks_late means a lost worker's task runs again)."""
 
 import datetime as dt
+import gc
 import logging
+from contextlib import contextmanager
 
 from celery import Task
 from django.db import InterfaceError, OperationalError
@@ -36,13 +38,29 @@ class RecomputeChunkTask(Task):
 )
 def recompute_chunk(job_id: str, as_of_iso: str, account_ids: list[int], chunk_index: int) -> int:
     """Recompute health and churn risk for one chunk of accounts; returns the accounts done."""
-    chunk = recompute.recompute_chunk_run(
-        job_id=job_id,
-        chunk_index=chunk_index,
-        as_of=dt.date.fromisoformat(as_of_iso),
-        account_ids=account_ids,
-    )
+    with garbage_collection_paused():
+        chunk = recompute.recompute_chunk_run(
+            job_id=job_id,
+            chunk_index=chunk_index,
+            as_of=dt.date.fromisoformat(as_of_iso),
+            account_ids=account_ids,
+        )
     return chunk.accounts if chunk else 0
+
+
+@contextmanager
+def garbage_collection_paused():
+    """A chunk builds hundreds of thousands of short-lived rows and tuples but hardly any
+    reference cycles; the collections they trigger found nothing and cost about a tenth of a
+    chunk. Paused for the chunk, a collection runs once after it."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+            gc.collect(1)
 
 
 @app.task(acks_late=True)

@@ -166,10 +166,11 @@ class HealthScore(models.Model):
 
     class Meta:
         ordering = ["account", "-as_of"]
+        # The only index: an account's history. Reports across accounts by date add what they
+        # read; each index costs every daily recompute one write per account.
         constraints = [
             models.UniqueConstraint(fields=["account", "as_of"], name="health_score_per_day")
         ]
-        indexes = [models.Index(fields=["as_of", "grade"])]
 
     def __str__(self) -> str:
         return f"{self.account_id} {self.as_of}: {self.score} ({self.grade})"
@@ -204,10 +205,11 @@ class AccountHealth(models.Model):
 
     class Meta:
         verbose_name_plural = "account health"
+        # For sorting lists by score or risk. Not by grade: three values, and every index here
+        # costs each recompute a write per account (score changes make updates non-HOT).
         indexes = [
             models.Index(fields=["score"]),
             models.Index(fields=["churn_risk"]),
-            models.Index(fields=["grade"]),
         ]
 
     def __str__(self) -> str:

@@ -394,11 +394,12 @@ def test_chunks_finishing_at_once_on_several_workers_count_once_and_succeed_once
 
 
 def test_a_small_job_is_cut_into_pieces_so_every_worker_takes_a_share(settings):
-    settings.HEALTH_CHUNK_SIZE = 2000
+    settings.HEALTH_CHUNK_SIZE = 5000
 
-    assert recompute._chunk_size(100_000) == 2000
-    assert recompute._chunk_size(1000) == 250  # an incremental run of 1% of 100,000
-    assert recompute._chunk_size(40) == 250
+    assert recompute._chunk_size(100_000) == 5000
+    assert recompute._chunk_size(20_000) == 2500  # eight pieces
+    assert recompute._chunk_size(1000) == 500  # an incremental run of 1% of 100,000: two
+    assert recompute._chunk_size(40) == 500
     settings.HEALTH_CHUNK_SIZE = 2
     assert recompute._chunk_size(1000) == 2
 
@@ -436,3 +437,4 @@ def test_a_weekly_retraining_without_enough_history_is_recorded_not_hidden(db):
     assert job.status == JobStatus.SUCCEEDED
     assert job.result["model_status"] == "insufficient_history"
     assert "not enough churn history" in job.result["message"]
+
