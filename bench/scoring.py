@@ -40,7 +40,6 @@ WORKER_START_SECONDS = 90
 # What a full recompute writes (and autovacuum then visits).
 RECOMPUTE_TABLES = (
     "health_healthscore",
-    "health_churnprediction",
     "health_accounthealth",
     "health_job",
     "health_jobchunk",
@@ -259,10 +258,9 @@ def _as_the_first_run_of_the_day(today: dt.date) -> None:
     """A reused database may hold today's snapshots from an earlier run, which the recompute
     would then update in place (dead rows, vacuum running during the timing). A fresh load
     times the day's first full recompute, which inserts them: remove them to time the same."""
-    from health.models import ChurnPrediction, HealthScore
+    from health.models import HealthScore
 
     HealthScore.objects.filter(as_of=today).delete()
-    ChurnPrediction.objects.filter(as_of=today).delete()
     _vacuum(*RECOMPUTE_TABLES)
 
 

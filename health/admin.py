@@ -6,7 +6,6 @@ from django.utils.html import format_html_join
 from .models import (
     AccountHealth,
     ChurnModel,
-    ChurnPrediction,
     HealthScore,
     Job,
     JobChunk,
@@ -145,13 +144,17 @@ class ScorecardVersionAdmin(ComputedAdmin):
 
 @admin.register(HealthScore)
 class HealthScoreAdmin(ComputedAdmin):
-    list_display = ["account", "as_of", "score", "grade", "scorecard_version", "computed_at"]
+    list_display = ["account", "as_of", "score", "grade", "churn_risk", "computed_at"]
     list_filter = ["grade", "as_of"]
     search_fields = ["account__name", "account__external_id"]
     raw_id_fields = ["account"]
     date_hierarchy = "as_of"
-    exclude = ["parts"]
-    readonly_fields = ["measures_explained"]
+    exclude = ["parts", "churn_inputs"]
+    readonly_fields = ["measures_explained", "drivers"]
+
+    @admin.display(description="Churn-risk drivers")
+    def drivers(self, obj: HealthScore) -> str:
+        return format_html_join("\n", "<p>{}</p>", ((d["text"],) for d in prediction_drivers(obj)))
 
     @admin.display(description="Measures")
     def measures_explained(self, obj: HealthScore) -> str:
@@ -184,20 +187,6 @@ class ChurnModelAdmin(ComputedAdmin):
     list_display = ["version", "as_of", "status", "algorithm", "horizon_days", "churn_count"]
     list_filter = ["status", "algorithm"]
     exclude = ["artifact"]
-
-
-@admin.register(ChurnPrediction)
-class ChurnPredictionAdmin(ComputedAdmin):
-    list_display = ["account", "as_of", "probability", "model", "computed_at"]
-    search_fields = ["account__name", "account__external_id"]
-    raw_id_fields = ["account"]
-    date_hierarchy = "as_of"
-    exclude = ["inputs"]
-    readonly_fields = ["drivers"]
-
-    @admin.display(description="Top drivers")
-    def drivers(self, obj: ChurnPrediction) -> str:
-        return format_html_join("\n", "<p>{}</p>", ((d["text"],) for d in prediction_drivers(obj)))
 
 
 class JobChunkInline(admin.TabularInline):

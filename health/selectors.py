@@ -2,8 +2,6 @@
 
 import datetime as dt
 
-from django.apps import apps
-
 from accounts.models import Account
 from health.models import AccountHealth, HealthScore, SentimentOverride
 from health.scoring.changes import snapshot_changes
@@ -66,13 +64,14 @@ def health_changes_since_previous(*, account: Account, snapshot: HealthScore) ->
     return snapshot_changes(_snapshot_dict(previous), _snapshot_dict(snapshot))
 
 
-def churn_prediction_latest(*, account: Account):
-    """The account's newest ChurnPrediction, if the churn part is installed and has one."""
-    try:
-        model = apps.get_model("health", "ChurnPrediction")
-    except LookupError:
-        return None
-    return model.objects.filter(account=account).select_related("model").order_by("-as_of").first()
+def churn_prediction_latest(*, account: Account) -> HealthScore | None:
+    """The account's newest snapshot that carries a churn risk."""
+    return (
+        HealthScore.objects.filter(account=account, churn_risk__isnull=False)
+        .select_related("churn_model")
+        .order_by("-as_of")
+        .first()
+    )
 
 
 def account_health_current(*, account: Account) -> AccountHealth | None:

@@ -62,8 +62,8 @@ def _churn(account: Account) -> dict:
     prediction = selectors.churn_prediction_latest(account=account)
     if prediction is not None:
         return {
-            "churn_risk": prediction.probability,
-            "churn_model_version": prediction.model.version,
+            "churn_risk": prediction.churn_risk,
+            "churn_model_version": prediction.churn_model.version,
             "churn_risk_as_of": prediction.as_of.isoformat(),
             "churn_risk_reason": None,
             "drivers": prediction_drivers(prediction),

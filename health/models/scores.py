@@ -133,15 +133,27 @@ class ScorecardVersion(models.Model):
         return f"{self.scorecard.name} v{self.number}"
 
 
+# SNAPSHOT_FK. The daily snapshot keeps Django's on_delete (CASCADE and PROTECT are carried out
+# by Django, not the database) but has no database foreign key constraints. Only the recompute
+# writes it, in bulk, for accounts it has just read in the same transaction; a constraint made
+# PostgreSQL lock each referenced account row (FOR KEY SHARE) for every snapshot row written,
+# and those locks were 22% of a recompute chunk's WAL. The price: an account deleted while a
+# chunk is computing it can leave that day's snapshot behind, unreachable (every read goes
+# through the account).
+
+
 class HealthScore(models.Model):
-    """The daily snapshot: one row per account per as-of date, explaining itself measure by
-    measure. `parts` holds each measure's numbers compactly (see ScoredFrame.parts); `measures`
-    spells them out with names and labels from the scorecard version the score was computed
-    with. Compact because every daily recompute writes one snapshot per paying account."""
+    """The daily snapshot: one row per account per as-of date, with its health explaining itself
+    measure by measure and, when a churn model was usable, its churn risk. `parts` holds each
+    measure's numbers compactly (see ScoredFrame.parts); `measures` spells them out with names
+    and labels from the scorecard version the score was computed with. `churn_inputs` are the
+    feature values the churn model scored (in the order of its `features`), from which the
+    drivers of the risk are explained when read (health.services.churn.prediction_drivers).
+    Compact, and one row, because every daily recompute writes one per paying account."""
 
     # No separate FK indexes: (account, as_of) is unique and leads with account, and versions
     # are never deleted (PROTECT); each index costs every daily recompute one write per account.
-    # No database FK constraints either (see SNAPSHOT_FK in health.models.churn).
+    # No database FK constraints either (SNAPSHOT_FK above).
     account = models.ForeignKey(
         Account,
         on_delete=models.CASCADE,
@@ -162,6 +174,23 @@ class HealthScore(models.Model):
         db_index=False,
         db_constraint=False,
     )
+    churn_risk = models.FloatField(
+        null=True, blank=True, help_text="Probability of churning within the model's horizon"
+    )
+    churn_model = models.ForeignKey(
+        "health.ChurnModel",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    churn_inputs = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The feature values the churn model scored, in the model's feature order",
+    )
     computed_at = models.DateTimeField()
 
     class Meta:
@@ -169,7 +198,11 @@ class HealthScore(models.Model):
         # The only index: an account's history. Reports across accounts by date add what they
         # read; each index costs every daily recompute one write per account.
         constraints = [
-            models.UniqueConstraint(fields=["account", "as_of"], name="health_score_per_day")
+            models.UniqueConstraint(fields=["account", "as_of"], name="health_score_per_day"),
+            models.CheckConstraint(
+                condition=Q(churn_risk__isnull=True) | Q(churn_risk__gte=0, churn_risk__lte=1),
+                name="churn_risk_range",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -16,16 +16,15 @@ import pandas as pd
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
-from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from health.churn import dataset
 from health.churn.drivers import explain
 from health.churn.models import ChurnPredictor, select_and_fit
 from health.features import BASELINE_COLUMN
-from health.models import AccountHealth, ChurnModel, ChurnPrediction
+from health.models import AccountHealth, ChurnModel, HealthScore
 from health.models.churn import ChurnModelStatus
-from health.services.bulk import rows_update, rows_upsert
+from health.services.bulk import rows_update
 from health.services.churn_backtest import churn_backtest
 from health.services.churn_data import (
     OBSERVATION_STEP_DAYS,
@@ -88,34 +87,50 @@ def churn_model_train(*, as_of: dt.date, horizon_days: int | None = None) -> Chu
 
 @dataclass
 class ChurnScores:
-    """What a chunk's churn scoring wrote, for the current-health row."""
+    """A chunk's churn risk, for its daily snapshots and current-health rows."""
 
     model: ChurnModel
     account_ids: list[int]
     risk: list[float]
+    inputs: list[list]
     gone: list[int]
 
 
 def churn_risk_score(
     *, as_of: dt.date, account_ids: list[int], frame: pd.DataFrame | None = None
 ) -> int:
-    """Score these accounts with the latest trained model usable at as_of; store predictions
-    (replacing that date's) and the current churn risk on AccountHealth. Without a usable model
-    nothing is written and 0 is returned."""
+    """Score these accounts with the latest trained model usable at as_of and store the risk on
+    their snapshots of that date (the health score writes those; accounts without one get none)
+    and on AccountHealth. A recompute chunk instead passes churn_risk_compute's result to
+    health_scores_compute, which writes both at once. Without a usable model nothing is
+    written and 0 is returned."""
     scores = churn_risk_compute(as_of=as_of, account_ids=account_ids, frame=frame)
     if scores is None:
         return 0
-    _account_health_update(as_of=as_of, scores=scores)
+    with transaction.atomic():
+        rows_update(
+            model=HealthScore,
+            key="account",
+            columns={
+                "account": [*scores.account_ids, *scores.gone],
+                "churn_risk": [*scores.risk, *([None] * len(scores.gone))],
+                "churn_model": [scores.model.pk] * len(scores.account_ids)
+                + [None] * len(scores.gone),
+                "churn_inputs": [*scores.inputs, *([[]] * len(scores.gone))],
+            },
+            where="t.as_of = %s",
+            params=[as_of],
+        )
+        _account_health_update(as_of=as_of, scores=scores)
     return len(scores.account_ids)
 
 
 def churn_risk_compute(
     *, as_of: dt.date, account_ids: list[int], frame: pd.DataFrame | None = None
 ) -> ChurnScores | None:
-    """The predictions part of churn_risk_score, leaving AccountHealth to the caller (a
-    recompute chunk writes it once, with the health score). `frame` is the accounts'
-    account_feature_frame(usage_baseline=True) when the caller already built it. None without
-    a usable model."""
+    """Churn risk of these accounts as of a date, with the model inputs behind it; nothing is
+    written. `frame` is the accounts' account_feature_frame(usage_baseline=True) when the caller
+    already built it. None without a usable model."""
     model = usable_model(as_of=as_of)
     if model is None or not account_ids:
         return None
@@ -131,23 +146,13 @@ def churn_risk_compute(
         frame = with_usage_baseline(frame.loc[frame.index.isin(ids)])
     scored = [int(a) for a in frame.index]
     risk = predictor.predict(frame) if scored else []
-    risk = np.clip(np.asarray(risk, dtype=float), 0.0, 1.0).tolist()
-    with transaction.atomic():
-        gone = sorted(set(ids) - set(scored))
-        if gone:
-            ChurnPrediction.objects.filter(account_id__in=gone, as_of=as_of).delete()
-        rows_upsert(
-            model=ChurnPrediction,
-            columns={
-                "account": scored,
-                "probability": risk,
-                "inputs": model_inputs(predictor, frame),
-            },
-            same={"as_of": as_of, "model": model.pk, "computed_at": timezone.now()},
-            unique=["account", "as_of"],
-            update=["probability", "model", "inputs", "computed_at"],
-        )
-    return ChurnScores(model=model, account_ids=scored, risk=risk, gone=gone)
+    return ChurnScores(
+        model=model,
+        account_ids=scored,
+        risk=np.clip(np.asarray(risk, dtype=float), 0.0, 1.0).tolist(),
+        inputs=model_inputs(predictor, frame),
+        gone=sorted(set(ids) - set(scored)),
+    )
 
 
 def model_inputs(predictor: ChurnPredictor, frame: pd.DataFrame) -> list[list]:
@@ -156,15 +161,16 @@ def model_inputs(predictor: ChurnPredictor, frame: pd.DataFrame) -> list[list]:
     return values.where(values.notna(), None).to_numpy().tolist()
 
 
-def prediction_drivers(prediction: ChurnPrediction, *, top: int = 5) -> list[dict]:
-    """The features that raise or lower this prediction's risk most, in words, from the inputs
+def prediction_drivers(snapshot: HealthScore, *, top: int = 5) -> list[dict]:
+    """The features that raise or lower a snapshot's churn risk most, in words, from the inputs
     the model scored. Empty when there are none or the model can no longer be loaded."""
-    if not prediction.inputs:
+    inputs = snapshot.churn_inputs
+    if not inputs or snapshot.churn_model_id is None:
         return []
-    predictor = _artifact_load(prediction.model)
-    if predictor is None or len(prediction.inputs) != len(predictor.encoder.features):
+    predictor = _artifact_load(snapshot.churn_model)
+    if predictor is None or len(inputs) != len(predictor.encoder.features):
         return []
-    row = pd.DataFrame([prediction.inputs], columns=predictor.encoder.features)
+    row = pd.DataFrame([inputs], columns=predictor.encoder.features)
     return explain(predictor, row, top=top)[0]
 
 

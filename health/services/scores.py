@@ -234,12 +234,25 @@ def _store(
     if stale:
         HealthScore.objects.filter(as_of=as_of, account_id__in=stale).delete()
     now = timezone.now()
+    columns, same = dict(snapshots), {"as_of": as_of, "computed_at": now}
+    update = ["score", "grade", "parts", "scorecard_version", "computed_at"]
+    if churn is not None:
+        # The churn risk goes into the same snapshot rows.
+        risk = dict(zip(churn.account_ids, zip(churn.risk, churn.inputs, strict=True), strict=True))
+        scored = [risk.get(a, (None, [])) for a in snapshots["account"]]
+        columns["churn_risk"] = [r for r, _ in scored]
+        columns["churn_inputs"] = [i for _, i in scored]
+        same["churn_model"] = churn.model.pk
+        update += ["churn_risk", "churn_inputs", "churn_model"]
+    else:
+        # Health alone: a new snapshot has no risk yet; an existing one keeps the day's risk.
+        same["churn_inputs"] = []
     rows_upsert(
         model=HealthScore,
-        columns=snapshots,
-        same={"as_of": as_of, "computed_at": now},
+        columns=columns,
+        same=same,
         unique=["account", "as_of"],
-        update=["score", "grade", "parts", "scorecard_version", "computed_at"],
+        update=update,
     )
     _account_health_update(as_of, stale, snapshots, now, churn)
 

@@ -7,7 +7,7 @@ from django.core.management import call_command
 
 from accounts.models import DailyUsage, DailyUser, Subscription
 from health.churn.drivers import explain
-from health.models import AccountHealth, ChurnModel, ChurnPrediction, Grade
+from health.models import AccountHealth, ChurnModel, HealthScore
 from health.services.churn import (
     _artifact_load,
     churn_model_train,
@@ -16,6 +16,7 @@ from health.services.churn import (
     usable_model,
 )
 from health.services.churn_data import churn_feature_frame, training_examples
+from health.services.scores import health_scores_compute
 from tests.factories import SubscriptionFactory
 
 from .churn_history import make_history
@@ -31,6 +32,19 @@ def few_churns_needed(settings):
     settings.CHURN_MIN_CHURNS = 5
 
 
+def predictions(as_of=TODAY):
+    """The day's snapshots that carry a churn risk."""
+    return HealthScore.objects.filter(as_of=as_of, churn_risk__isnull=False).select_related(
+        "churn_model"
+    )
+
+
+def scored(ids, as_of=TODAY) -> int:
+    """Health snapshots of the day first (churn risk is stored on them), then churn risk."""
+    health_scores_compute(as_of=as_of, account_ids=ids)
+    return churn_risk_score(as_of=as_of, account_ids=ids)
+
+
 def test_too_little_churn_history_is_recorded_and_never_scored():
     SubscriptionFactory.create_batch(3, start_date=START, end_date=None)
     model = churn_model_train(as_of=TODAY, horizon_days=90)
@@ -38,8 +52,8 @@ def test_too_little_churn_history_is_recorded_and_never_scored():
     assert model.message == "not enough churn history: 0 churns, need 30"
     assert model.artifact is None and model.backtest is None
     ids = list(Subscription.objects.values_list("account_id", flat=True))
-    assert churn_risk_score(as_of=TODAY, account_ids=ids) == 0
-    assert not ChurnPrediction.objects.exists()
+    assert scored(ids) == 0
+    assert not predictions().exists()
 
 
 def test_the_command_says_why_no_model_was_trained():
@@ -67,27 +81,24 @@ def test_a_trained_model_scores_paying_accounts_with_probabilities_and_drivers(f
             "account_id", flat=True
         )
     )
-    AccountHealth.objects.bulk_create(
-        AccountHealth(account_id=i, as_of=TODAY, score=50, grade=Grade.YELLOW) for i in paying
-    )
-    written = churn_risk_score(as_of=TODAY, account_ids=ids)
+    written = scored(ids)
     assert written == len(paying)
-    predictions = ChurnPrediction.objects.filter(as_of=TODAY)
-    assert {p.account_id for p in predictions} == paying
-    assert all(0 < p.probability < 1 for p in predictions)
-    assert all(prediction_drivers(p) and prediction_drivers(p)[0]["text"] for p in predictions)
+    stored = predictions()
+    assert {p.account_id for p in stored} == paying
+    assert all(0 < p.churn_risk < 1 and p.churn_model == model for p in stored)
+    assert all(prediction_drivers(p) and prediction_drivers(p)[0]["text"] for p in stored)
     health = AccountHealth.objects.get(account_id=min(paying))
     assert health.churn_model_version == model.version
-    assert health.churn_risk == ChurnPrediction.objects.get(account_id=min(paying)).probability
+    assert health.churn_risk == stored.get(account_id=min(paying)).churn_risk
 
 
 def test_scoring_the_same_date_again_replaces_rather_than_duplicates(few_churns_needed):
     accounts = make_history(start=START, today=TODAY, seed=1)
     churn_model_train(as_of=TODAY, horizon_days=90)
     ids = [a.pk for a in accounts]
-    first = churn_risk_score(as_of=TODAY, account_ids=ids)
-    second = churn_risk_score(as_of=TODAY, account_ids=ids)
-    assert first == second == ChurnPrediction.objects.count()
+    first = scored(ids)
+    second = scored(ids)
+    assert first == second == predictions().count() == HealthScore.objects.count()
 
 
 def test_scoring_an_earlier_date_never_uses_a_model_trained_later(few_churns_needed):
@@ -159,28 +170,28 @@ def test_drivers_read_from_stored_inputs_are_those_of_the_account_as_scored(few_
     model = churn_model_train(as_of=TODAY, horizon_days=90)
     assert model.status == "trained", model.message
     ids = [a.pk for a in accounts]
-    churn_risk_score(as_of=TODAY, account_ids=ids)
+    scored(ids)
     predictor = _artifact_load(model)
     frame = churn_feature_frame(as_of=TODAY, account_ids=ids)
     live = dict(zip(frame.index, explain(predictor, frame), strict=True))
-    predictions = list(ChurnPrediction.objects.filter(as_of=TODAY).select_related("model"))
-    assert predictions and all(len(p.inputs) == len(model.features) for p in predictions)
-    for prediction in predictions:
-        assert prediction_drivers(prediction) == live[prediction.account_id]
-        assert prediction.probability == pytest.approx(
-            float(predictor.predict(frame.loc[[prediction.account_id]])[0])
+    stored = list(predictions())
+    assert stored and all(len(p.churn_inputs) == len(model.features) for p in stored)
+    for snapshot in stored:
+        assert prediction_drivers(snapshot) == live[snapshot.account_id]
+        assert snapshot.churn_risk == pytest.approx(
+            float(predictor.predict(frame.loc[[snapshot.account_id]])[0])
         )
 
 
 def test_a_prediction_without_inputs_or_loadable_model_has_no_drivers(few_churns_needed):
     accounts = make_history(start=START, today=TODAY)
     model = churn_model_train(as_of=TODAY, horizon_days=90)
-    churn_risk_score(as_of=TODAY, account_ids=[a.pk for a in accounts])
-    prediction = ChurnPrediction.objects.filter(as_of=TODAY).first()
-    assert prediction_drivers(prediction)
-    prediction.inputs = []
-    assert prediction_drivers(prediction) == []
-    prediction.refresh_from_db()
+    scored([a.pk for a in accounts])
+    snapshot = predictions().first()
+    assert prediction_drivers(snapshot)
+    snapshot.churn_inputs = []
+    assert prediction_drivers(snapshot) == []
+    snapshot.refresh_from_db()
     ChurnModel.objects.filter(pk=model.pk).update(artifact_signature="0" * 64)
-    prediction.model.refresh_from_db()
-    assert prediction_drivers(prediction) == []
+    snapshot.churn_model.refresh_from_db()
+    assert prediction_drivers(snapshot) == []

@@ -437,4 +437,3 @@ def test_a_weekly_retraining_without_enough_history_is_recorded_not_hidden(db):
     assert job.status == JobStatus.SUCCEEDED
     assert job.result["model_status"] == "insufficient_history"
     assert "not enough churn history" in job.result["message"]
-

@@ -6,12 +6,13 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 import pytest
+from django.utils import timezone
 
 from accounts.models import DailyUsage
 from health.churn import drivers
 from health.churn.models import BOOSTING, fit_predictor
 from health.features import account_feature_frame
-from health.models import AccountHealth, ChurnModel, ChurnPrediction, HealthScore
+from health.models import AccountHealth, ChurnModel, HealthScore, ScorecardVersion
 from health.services.bulk import rows_update, rows_upsert
 from tests.factories import AccountFactory, SubscriptionFactory
 from tests.health.test_churn_models import synthetic
@@ -114,27 +115,31 @@ def test_set_based_upsert_replaces_and_only_moves_current_health_forward(consecu
     )
     risks = dict(AccountHealth.objects.values_list("account_id", "churn_risk"))
     assert risks == {first: 0.25, second: None}
-    assert HealthScore.objects.count() == ChurnPrediction.objects.count() == 0
+    assert HealthScore.objects.count() == 0
 
 
 def test_json_columns_round_trip_through_the_set_based_upsert(consecutive_accounts):
     model = ChurnModel.objects.create(version=1, as_of=AS_OF, status="trained")
+    version = ScorecardVersion.objects.first()
     account = consecutive_accounts[0].pk
     # Quotes, backslashes, commas and braces must survive the array literals the upsert sends.
     inputs = [1000.0, None, 'say "hi", {x} \\ y', 0.25]
-    for probability in (0.3, 0.4):
+    for risk in (0.3, 0.4):
         rows_upsert(
-            model=ChurnPrediction,
+            model=HealthScore,
             columns={
                 "account": [account],
-                "as_of": [AS_OF],
-                "probability": [probability],
-                "model": [model.pk],
-                "inputs": [inputs],
-                "computed_at": [dt.datetime(2025, 6, 30, tzinfo=dt.UTC)],
+                "score": [50.0],
+                "grade": ["yellow"],
+                "parts": [[[1.0, 50.0, 100.0, 50.0]]],
+                "scorecard_version": [version.pk],
+                "churn_risk": [risk],
+                "churn_inputs": [inputs],
             },
+            same={"as_of": AS_OF, "churn_model": model.pk, "computed_at": timezone.now()},
             unique=["account", "as_of"],
-            update=["probability", "model", "inputs", "computed_at"],
+            update=["churn_risk", "churn_inputs", "churn_model", "computed_at"],
         )
-    stored = ChurnPrediction.objects.get()
-    assert stored.probability == 0.4 and stored.inputs == inputs
+    stored = HealthScore.objects.get()
+    assert stored.churn_risk == 0.4 and stored.churn_inputs == inputs
+    assert stored.parts == [[1.0, 50.0, 100.0, 50.0]] and stored.churn_model == model
