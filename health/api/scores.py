@@ -5,16 +5,15 @@ from django.apps import apps
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import permissions, serializers, status
-from rest_framework.exceptions import NotFound
+from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError as DrfValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.auth import HasScope, TokenRateThrottle, request_token
+from accounts.api.auth import HasScope, HasScopeOrIsPerson, TokenRateThrottle, request_token
+from accounts.api.reads import account_or_404
 from accounts.models import Account
-from accounts.selectors import account_get
 from health import selectors
 from health.services.churn import prediction_drivers
 from health.services.recompute import health_recompute
@@ -23,13 +22,6 @@ from health.services.scores import sentiment_override_add
 EXTERNAL_ID = OpenApiParameter(
     "external_id", str, OpenApiParameter.PATH, description="The account's external_id."
 )
-
-
-def _account_or_404(request: Request, external_id: str) -> Account:
-    account = account_get(user=request.user, external_id=external_id)
-    if account is None:
-        raise NotFound(f"No account with external_id '{external_id}' is visible to you.")
-    return account
 
 
 class HealthQuery(serializers.Serializer):
@@ -114,7 +106,7 @@ class AccountHealthView(APIView):
     throttle_classes = [TokenRateThrottle]
 
     def get(self, request: Request, external_id: str) -> Response:
-        account = _account_or_404(request, external_id)
+        account = account_or_404(request, external_id)
         query = HealthQuery(data={k: request.query_params.get(k) for k in request.query_params})
         query.is_valid(raise_exception=True)
         params = query.validated_data
@@ -164,29 +156,18 @@ class SentimentInput(serializers.Serializer):
     expires_on = serializers.DateField()
 
 
-class CanWriteSentiment(permissions.BasePermission):
-    """Tokens need accounts:write; a person may add one to any account they can see."""
-
-    message = "This token lacks the 'accounts:write' scope."
-
-    def has_permission(self, request, view) -> bool:
-        token = request_token(request)
-        if token is not None:
-            return token.has_scope("accounts:write")
-        return bool(request.user and request.user.is_authenticated)
-
-
 @extend_schema(
     parameters=[EXTERNAL_ID],
     request=SentimentInput,
     responses={201: inline_serializer("SentimentOverride", {"id": serializers.IntegerField()})},
 )
 class AccountSentimentView(APIView):
-    permission_classes = [CanWriteSentiment]
+    required_scope = "accounts:write"
+    permission_classes = [HasScopeOrIsPerson]
     throttle_classes = [TokenRateThrottle]
 
     def post(self, request: Request, external_id: str) -> Response:
-        account = _account_or_404(request, external_id)
+        account = account_or_404(request, external_id)
         data = SentimentInput(data=request.data)
         data.is_valid(raise_exception=True)
         author = None if request_token(request) else request.user

@@ -236,11 +236,14 @@ def _store(
     now = timezone.now()
     columns, same = dict(snapshots), {"as_of": as_of, "computed_at": now}
     update = ["score", "grade", "parts", "scorecard_version", "computed_at"]
+    risk = None
     if churn is not None:
-        # The churn risk goes into the same snapshot rows.
-        risk = dict(zip(churn.account_ids, zip(churn.risk, churn.inputs, strict=True), strict=True))
-        scored = [risk.get(a, (None, [])) for a in snapshots["account"]]
-        columns["churn_risk"] = [r for r, _ in scored]
+        # The churn risk goes into the same snapshot rows, aligned with them.
+        by_account = dict(
+            zip(churn.account_ids, zip(churn.risk, churn.inputs, strict=True), strict=True)
+        )
+        scored = [by_account.get(a, (None, [])) for a in snapshots["account"]]
+        risk = columns["churn_risk"] = [r for r, _ in scored]
         columns["churn_inputs"] = [i for _, i in scored]
         same["churn_model"] = churn.model.pk
         update += ["churn_risk", "churn_inputs", "churn_model"]
@@ -254,7 +257,8 @@ def _store(
         unique=["account", "as_of"],
         update=update,
     )
-    _account_health_update(as_of, stale, snapshots, now, churn)
+    model_version = churn.model.version if churn is not None else None
+    _account_health_update(as_of, stale, snapshots, now, risk, model_version)
 
 
 def _account_health_update(
@@ -262,20 +266,19 @@ def _account_health_update(
     gone: list[int],
     snapshots: dict[str, list],
     now: dt.datetime,
-    churn: "ChurnScores | None",
+    risk: list[float | None] | None,
+    model_version: int | None,
 ) -> None:
     """Only move forward: accounts whose current health is newer than as_of keep it. With
-    `churn`, the churn risk is written in the same statement (else it is left as it was)."""
+    `risk` (aligned with the snapshots), the churn risk is written in the same statement (else
+    it is left as it was)."""
     if gone:
         # No longer paying (or no scorecard applies): a stale "current" value would mislead lists.
         AccountHealth.objects.filter(account_id__in=gone, as_of__lte=as_of).delete()
     columns = {c: snapshots[c] for c in ["account", "score", "grade", "scorecard_version"]}
-    if churn is not None:
-        risk = dict(zip(churn.account_ids, churn.risk, strict=True))
-        columns["churn_risk"] = [risk.get(a) for a in snapshots["account"]]
-        columns["churn_model_version"] = [
-            churn.model.version if a in risk else None for a in snapshots["account"]
-        ]
+    if risk is not None:
+        columns["churn_risk"] = risk
+        columns["churn_model_version"] = [None if r is None else model_version for r in risk]
     rows_upsert(
         model=AccountHealth,
         columns=columns,
