@@ -77,8 +77,10 @@ def main() -> None:
     server = _start_gunicorn(server_env, port, args.workers)
     try:
         cpu_before = _pg.process_tree_cpu_seconds(server.pid), _pg.server_cpu_seconds()
+        wal_before = _wal_totals()
         api_seconds = _push(port, key, bodies, args.clients or 2 * args.workers, args.batch)
         cpu_after = _pg.process_tree_cpu_seconds(server.pid), _pg.server_cpu_seconds()
+        wal_after = _wal_totals()
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -98,6 +100,13 @@ def main() -> None:
         else "not measured (DATABASE_URL server)"
     )
     print(f"server CPU per event: gunicorn {python_us:.1f} us, PostgreSQL {postgres_us}")
+    records, full_pages, size = (
+        (b - a) / args.events for a, b in zip(wal_before, wal_after, strict=True)
+    )
+    print(
+        f"WAL per event: {records:.1f} records, {size:,.0f} bytes, "
+        f"{full_pages:.3f} full-page images (other clients of a DATABASE_URL server included)"
+    )
     print(f"API:  {args.events:,} events in {api_seconds:.1f} s = {api_rate:,.0f} events/s")
     print(f"COPY: {args.events:,} rows in {copy_seconds:.1f} s = {copy_rate:,.0f} rows/s")
     print(f"ratio: {api_rate / copy_rate:.3f}")
@@ -242,6 +251,15 @@ def _remove_if_clean(path: str) -> None:
         os.unlink(path)
     else:
         print(f"gunicorn log: {path}")
+
+
+def _wal_totals() -> tuple[int, int, int]:
+    """The server's WAL records, full-page images and bytes written so far (PostgreSQL 14+)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT wal_records, wal_fpi, wal_bytes FROM pg_stat_wal")
+        return cursor.fetchone()
 
 
 def _post(port: int, key: str, body: bytes) -> tuple[int, bytes]:

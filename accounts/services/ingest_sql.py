@@ -39,7 +39,10 @@ def accounts_lookup(
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             _prepare(cursor)
-            cursor.execute(f"EXECUTE {_PG_LOOKUP} (%s, %s)", [list(external_ids), stale_before])
+            # One jsonb parameter: psycopg2 adapts a 1,000-string list element by element
+            # (~0.6 ms of Python per batch), a JSON text in one piece.
+            ids = orjson.dumps(list(external_ids)).decode()
+            cursor.execute(f"EXECUTE {_PG_LOOKUP} (%s, %s)", [ids, stale_before])
             found = cursor.fetchall()
     else:
         found = [
@@ -95,8 +98,7 @@ def _tables() -> dict[str, str]:
 # and the rows arrive sorted by key, so the event insert locks in key order; the rollup inserts
 # sort explicitly. The statement is PREPAREd once per connection: planning it costs ~6 ms.
 _PG_NAME = "csp_events_write"
-_PG_STATEMENT = """
-PREPARE {name} (jsonb, timestamptz, timestamptz, bigint[]) AS
+_PG_WRITE = """
 WITH input AS (
     SELECT (r->>0)::bigint AS account_id, r->>1 AS event_id, r->>2 AS user_id, r->>3 AS name,
            (r->>4)::timestamptz AS occurred_at, (r->>5)::float8 AS value, r->6 AS properties
@@ -150,11 +152,20 @@ touched AS (
 )
 SELECT account_id, n FROM new_per_account
 """
+_PG_STATEMENT = "PREPARE {name} (jsonb, timestamptz, timestamptz, bigint[]) AS" + _PG_WRITE
+
+
+def write_statement() -> str:
+    """The PostgreSQL write statement with this project's table names: parameters $1 the batch
+    (jsonb), $2 received_at, $3 the staleness limit, $4 the stale account pks. For benchmarks."""
+    return _PG_WRITE.format(**_tables())
+
+
 _PG_LOOKUP = "csp_events_accounts"
 _PG_LOOKUP_STATEMENT = """
-PREPARE {name} (text[], timestamptz) AS
+PREPARE {name} (jsonb, timestamptz) AS
 SELECT external_id, id, (last_event_received_at IS NULL OR last_event_received_at < $2)
-FROM {account} WHERE external_id = ANY($1)
+FROM {account} WHERE external_id = ANY(ARRAY(SELECT jsonb_array_elements_text($1)))
 """
 # Raw psycopg2 connections on which the statements are prepared. PREPARE is not transactional
 # (it survives a rollback) and lives as long as the session, so one mark per connection
