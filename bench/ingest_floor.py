@@ -66,7 +66,7 @@ def main() -> None:
     copy_rate = args.events / api_bench._copy(copy_rows)
     print(api_bench._machine())
     print(f"connections: {args.connections}, batches of 1,000 rows, one transaction each")
-    print(f"COPY into a bare table: {copy_rate:,.0f} rows/s")
+    print(f"COPY into a bare table: {copy_rate:,.0f} rows/s (median of 3)")
     rates = {}
     for name, stage in _stages(run_id):
         seconds, cpu = _run_stage(database_url, stage, batches, args.connections)

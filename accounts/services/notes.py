@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from accounts.models import Account, TimelineEntry
 from accounts.models.timeline import TimelineKind
+from accounts.services._items import EARLIEST
 
 NOTE_TITLE_MAX_LENGTH = TimelineEntry._meta.get_field("title").max_length
 NOTE_BODY_MAX_LENGTH = 10_000
@@ -36,6 +37,8 @@ def note_errors(*, body: str, title: str, occurred_at: dt.datetime | None) -> di
             errors["occurred_at"] = ["Must be a date and time with a time zone."]
         elif occurred_at > timezone.now() + NOTE_FUTURE_TOLERANCE:
             errors["occurred_at"] = ["Cannot be more than an hour in the future."]
+        elif occurred_at.date() < EARLIEST:  # a typing error, e.g. year 25 for 2025
+            errors["occurred_at"] = [f"Cannot be before {EARLIEST.isoformat()}."]
     return errors
 
 

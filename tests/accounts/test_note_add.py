@@ -50,3 +50,10 @@ def test_a_note_dated_more_than_an_hour_ahead_is_refused():
     with pytest.raises(ValidationError) as caught:
         note_add(account=AccountFactory(), author=None, body="Later", occurred_at=ahead)
     assert "future" in caught.value.message_dict["occurred_at"][0]
+
+
+def test_a_note_dated_before_1900_is_refused_as_a_typing_error():
+    year_25 = dt.datetime(25, 6, 1, 9, 30, tzinfo=dt.UTC)
+    with pytest.raises(ValidationError) as caught:
+        note_add(account=AccountFactory(), author=None, body="QBR", occurred_at=year_25)
+    assert caught.value.message_dict["occurred_at"] == ["Cannot be before 1900-01-01."]

@@ -100,6 +100,7 @@ _IN_TWO_HOURS = object()
         ({"body": "ok", "occurred_at": "soon"}, "occurred_at"),
         ({"body": "ok", "occurred_at": 12345}, "occurred_at"),
         ({"body": "ok", "occurred_at": "0001-01-01T00:00:00+05:00"}, "occurred_at"),
+        ({"body": "ok", "occurred_at": "0025-06-01T09:30:00Z"}, "occurred_at"),
         ({"body": "ok", "occurred_at": _IN_TWO_HOURS}, "occurred_at"),
         ({"body": "ok", "kind": "meeting"}, "kind"),
         (["body", "ok"], "non_field_errors"),
