@@ -163,14 +163,8 @@ def _run_stage(database_url: str, stage: tuple, batches: list[str], connections:
                 cursor.execute(execute, [batch, received_at] + ([received_at] if csp else []))
                 conn.commit()
 
-    threads = [threading.Thread(target=writer, args=(conn,)) for conn in pool]
     cpu_before = _pg.server_cpu_seconds()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
+    elapsed = api_bench.run_threads([threading.Thread(target=writer, args=(c,)) for c in pool])
     cpu_after = _pg.server_cpu_seconds()
     for conn in pool:
         conn.close()
