@@ -136,21 +136,18 @@ def _run_stage(database_url: str, stage: tuple, batches: list[str], connections:
     import psycopg2
 
     setup, statement, teardown = stage
-    with psycopg2.connect(database_url) as admin, admin.cursor() as cursor:
-        for sql in setup:
-            cursor.execute(sql)
-    admin.close()
+    _execute_all(database_url, setup)
     received_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     queue = iter(batches)
     lock = threading.Lock()
     pool = [psycopg2.connect(database_url) for _ in range(connections)]
-    # $3 and $4 exist only in the CSP statement: no account's last_event_received_at is stale.
-    csp = "$4" in statement
-    types = "jsonb, timestamptz, timestamptz, bigint[]" if csp else "jsonb, timestamptz"
-    execute = "EXECUTE floor_write (%s, %s, %s, '{}')" if csp else "EXECUTE floor_write (%s, %s)"
+    # Every stage takes the CSP statement's parameters; only that one reads $3 and $4 (no
+    # account's last_event_received_at is stale here).
     for conn in pool:
         with conn.cursor() as cursor:
-            cursor.execute(f"PREPARE floor_write ({types}) AS {statement}")
+            cursor.execute(
+                "PREPARE floor_write (jsonb, timestamptz, timestamptz, bigint[]) AS " + statement
+            )
         conn.commit()
 
     def writer(conn) -> None:
@@ -160,7 +157,9 @@ def _run_stage(database_url: str, stage: tuple, batches: list[str], connections:
                     batch = next(queue, None)
                 if batch is None:
                     return
-                cursor.execute(execute, [batch, received_at] + ([received_at] if csp else []))
+                cursor.execute(
+                    "EXECUTE floor_write (%s, %s, %s, '{}')", [batch, received_at, received_at]
+                )
                 conn.commit()
 
     cpu_before = _pg.server_cpu_seconds()
@@ -168,13 +167,18 @@ def _run_stage(database_url: str, stage: tuple, batches: list[str], connections:
     cpu_after = _pg.server_cpu_seconds()
     for conn in pool:
         conn.close()
-    if teardown:
-        with psycopg2.connect(database_url) as admin, admin.cursor() as cursor:
-            for sql in teardown:
-                cursor.execute(sql)
-        admin.close()
+    _execute_all(database_url, teardown)
     cpu = cpu_after - cpu_before if cpu_before is not None else None
     return elapsed, cpu
+
+
+def _execute_all(database_url: str, statements: list[str]) -> None:
+    import psycopg2
+
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cursor:
+        for sql in statements:
+            cursor.execute(sql)
+    conn.close()
 
 
 if __name__ == "__main__":
