@@ -20,19 +20,22 @@ class ContactInline(admin.TabularInline):
     fields = ["name", "email", "title", "role", "last_seen_at"]
 
 
+SUBSCRIPTION_COLUMNS = [
+    "external_id",
+    "plan",
+    "quantity",
+    "mrr",
+    "start_date",
+    "renewal_date",
+    "end_date",
+    "status",
+]
+
+
 class SubscriptionInline(admin.TabularInline):
     model = Subscription
     extra = 0
-    fields = [
-        "external_id",
-        "plan",
-        "quantity",
-        "mrr",
-        "start_date",
-        "renewal_date",
-        "end_date",
-        "status",
-    ]
+    fields = SUBSCRIPTION_COLUMNS
 
 
 @admin.register(Account)
@@ -55,17 +58,7 @@ class ContactAdmin(admin.ModelAdmin):
 
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
-    list_display = [
-        "external_id",
-        "account",
-        "plan",
-        "quantity",
-        "mrr",
-        "start_date",
-        "renewal_date",
-        "end_date",
-        "status",
-    ]
+    list_display = [*SUBSCRIPTION_COLUMNS, "account"]
     list_filter = ["status", "plan", "billing_period_months"]
     search_fields = ["external_id", "account__name"]
     raw_id_fields = ["account"]
